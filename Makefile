@@ -1,0 +1,38 @@
+# Two entry points (see README):  make book   |   make test
+# Both create the virtual environment .venv from the pinned requirements.txt first.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+
+# Deterministic numerics: one thread everywhere, no hash randomisation, no GUI backend.
+export OMP_NUM_THREADS := 1
+export MKL_NUM_THREADS := 1
+export OPENBLAS_NUM_THREADS := 1
+export PYTHONHASHSEED := 0
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+.PHONY: book test unit nbval build-check execute clean
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+## book: build the HTML book in _build/html, executing every chapter.
+book: $(VENV)/.installed
+	$(VENV)/bin/jupyter-book build . --keep-going
+
+## test: unit tests + notebook guards + nbval over every chapter, then a warnings-as-errors build.
+test: $(VENV)/.installed
+	$(PY) -m pytest --nbval --current-env --sanitize-with tests/nbval_sanitize.cfg tests chapters
+	rm -rf _build
+	$(VENV)/bin/jupyter-book build . -W -n --keep-going
+
+## execute: re-run every chapter in place (after editing one), storing fresh outputs.
+execute: $(VENV)/.installed
+	for nb in chapters/*.ipynb; do $(VENV)/bin/jupyter execute --inplace --timeout=300 "$$nb" || exit 1; done
+
+clean:
+	rm -rf _build $(VENV)

@@ -1,0 +1,62 @@
+import pytest
+
+from tiant_lib import Hierarchy
+
+
+def test_tree_structure():
+    h = Hierarchy.tree([2, 3])
+    assert h.n_inputs == 6 and h.top == "omega" and h.depth == 2 and h.is_tree()
+    assert h.children("omega") == ("L1[0:3]", "L1[3:6]")
+    assert h.children("L1[3:6]") == ("x3", "x4", "x5")
+    assert h.parents("x4") == ("L1[3:6]",)
+    assert h.span("L1[3:6]") == (3, 4, 5) and h.sz("omega") == 6
+    assert h.layer("omega") == 0 and h.layer("x0") == 2
+    assert h.leaves == tuple(f"x{i}" for i in range(6))
+    # bottom-up order: every child before each of its parents
+    pos = {a: i for i, a in enumerate(h.regions)}
+    assert all(pos[b] < pos[a] for b, a in h.edges)
+
+
+def test_conv_overlaps():
+    h = Hierarchy.conv(5, 3, 2)
+    assert not h.is_tree()
+    assert h.children("omega") == ("L1[0:3]", "L1[2:5]")
+    assert h.parents("x2") == ("L1[0:3]", "L1[2:5]")
+    assert h.span("omega") == (0, 1, 2, 3, 4)
+
+
+def test_conv_three_layers():
+    h = Hierarchy.conv(11, 3, 2)  # 11 leaves -> 5 regions -> 2 regions -> top
+    assert h.depth == 3
+    assert len([a for a in h.internal if h.layer(a) == 2]) == 5
+    assert h.children("omega") == ("L1[0:7]", "L1[4:11]")
+
+
+@pytest.mark.parametrize("children, msg", [
+    ({"omega": ["x0", "x0"]}, "twice"),
+    ({"a": ["x0"], "b": ["x1"]}, "exactly one top"),
+    ({"omega": ["leafy"]}, "named 'x<i>'"),
+    ({"omega": ["x0", "x2"]}, "positions must be 0..1"),
+    ({"omega": ["a"], "a": ["b", "x0"], "b": ["a"]}, "exactly one top|cycle"),
+])
+def test_bad_hierarchies(children, msg):
+    with pytest.raises(ValueError, match=msg):
+        Hierarchy(children)
+
+
+def test_cycle_detected():
+    with pytest.raises(ValueError, match="cycle"):
+        Hierarchy({"omega": ["a", "x1"], "a": ["b", "x0"], "b": ["a"]})
+
+
+def test_bad_types_and_regions():
+    with pytest.raises(TypeError):
+        Hierarchy([("omega", ["x0"])])
+    with pytest.raises(ValueError, match="unknown region"):
+        Hierarchy.tree([2]).children("nope")
+    with pytest.raises(ValueError, match="branching"):
+        Hierarchy.tree([])
+    with pytest.raises(ValueError, match="do not tile"):
+        Hierarchy.conv(6, 3, 2)
+    with pytest.raises(ValueError, match="stride"):
+        Hierarchy.conv(6, 2, 3)

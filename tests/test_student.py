@@ -1,0 +1,117 @@
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tiant_lib import Hierarchy, Student, Teacher
+
+from .helpers import random_hierarchy
+
+
+def _setup(kind="tree", bn=False, bias=False, activation="relu", seed=0):
+    h = Hierarchy.tree([2, 2]) if kind == "tree" else Hierarchy.conv(5, 3, 2)
+    t = Teacher.lossless(h, px=np.random.default_rng(seed).dirichlet(np.ones(2), size=h.n_inputs))
+    s = Student.for_teacher(t, seed=seed, batchnorm=bn, bias=bias, activation=activation)
+    X, p = t.enumerate()
+    return h, t, s, X, p
+
+
+@given(st.sampled_from(["tree", "conv"]), st.integers(0, 1000), st.booleans())
+def test_backward_recursion_and_updates(kind, seed, bias):
+    """g_k = f'_k Σ_j w_jk g_j and ΔW = E[f gᵀ] (PAPER.md §0) hold per sample."""
+    h, t, s, X, p = _setup(kind, bias=bias, seed=seed)
+    out = s.run(X, t.labels(X), p)
+    W = s.get_weights()
+    for k in h.internal:
+        if k == h.top:
+            continue
+        back = sum(out.g[a] @ W[(k, a)].T for a in h.parents(k))
+        assert np.allclose(out.g[k], out.gate[k] * back, atol=1e-12)
+    for (b, a), dW in out.dW.items():
+        assert np.allclose(dW, (p[:, None] * out.f[b]).T @ out.g[a], atol=1e-12)
+    top = h.top
+    y = np.eye(t.m[top])[t.labels(X)]
+    assert np.allclose(out.g[top], out.gate[top] * (y - out.f[top]))
+    for a in h.internal:  # forward: f = f' ∘ Σ f_β W_βα
+        raw = sum(out.f[b] @ W[(b, a)] for b in h.children(a))
+        if bias:
+            raw = raw + s.get_biases()[a]
+        assert np.allclose(out.f[a], out.gate[a] * raw)
+
+
+def test_gd_step_lowers_loss_and_matches_torch_optimizer():
+    h, t, s, X, p = _setup()
+    y = t.labels(X)
+    losses = [s.gd_step(X, y, lr=0.5, p=p).loss for _ in range(30)]
+    assert losses[-1] < losses[0]
+    # the same step by torch's SGD on the summed loss
+    h2, t2, s2, _, _ = _setup()
+    opt = torch.optim.SGD(s2.parameters(), lr=0.5)
+    for _ in range(30):
+        opt.zero_grad()
+        f = s2(X)
+        target = torch.nn.functional.one_hot(torch.as_tensor(y), t.m[h.top]).double()
+        loss = 0.5 * (torch.as_tensor(p) * ((f - target) ** 2).sum(1)).sum()
+        loss.backward()
+        opt.step()
+    for e, w in s.get_weights().items():
+        assert np.allclose(w, s2.get_weights()[e], atol=1e-10)
+
+
+def test_linear_student_has_unit_gates():
+    h, t, s, X, p = _setup(activation="linear")
+    out = s.run(X, t.labels(X), p)
+    assert all(np.all(out.gate[a] == 1) for a in h.internal)
+
+
+def test_batchnorm_student_is_centred_and_normalised():
+    h, t, s, X, p = _setup(kind="conv", bn=True)
+    out = s.run(X, t.labels(X), p)
+    for a in s.bn_regions:
+        # the BN input gradient is p-centred (Theorem 5): Σ_x p(x) g(x) = 0
+        assert np.allclose(p @ out.g[a], 0, atol=1e-12)
+        assert set(out.dc1) == set(s.bn_regions)
+
+
+def test_weights_roundtrip_and_errors():
+    h, t, s, X, p = _setup(bias=True)
+    W = s.get_weights()
+    W2 = {e: w * 2 for e, w in W.items()}
+    s.set_weights(W2, {a: np.ones(s.n[a]) for a in h.internal})
+    assert all(np.allclose(s.get_weights()[e], W2[e]) for e in W)
+    with pytest.raises(ValueError, match="shape"):
+        s.set_weights({("x0", "L1[0:2]"): np.zeros((3, 3))})
+    with pytest.raises(ValueError, match="not an edge"):
+        s.W("x0", "omega")
+    with pytest.raises(ValueError, match="shape"):
+        s.run(X[:, :2], t.labels(X), p)
+    with pytest.raises(ValueError, match="labels must lie"):
+        s.run(X, t.labels(X) + 100, p)
+    with pytest.raises(ValueError, match="sum to 1"):
+        s.run(X, t.labels(X), p * 2)
+    with pytest.raises(ValueError, match="activation"):
+        Student(h, 3, 4, activation="tanh")
+    with pytest.raises(ValueError, match="n_classes"):
+        Student(h, 3, 0)
+    with pytest.raises(ValueError, match="no width"):
+        Student(h, {"L1[0:2]": 3}, 4)
+    with pytest.raises(ValueError, match="lr"):
+        s.gd_step(X, t.labels(X), lr=-1.0, p=p)
+    with pytest.raises(TypeError, match="Hierarchy"):
+        Student("tree", 3, 4)
+
+
+def test_seeded_init_is_deterministic():
+    h = Hierarchy.tree([2, 2])
+    a, b = Student(h, 3, 4, seed=7), Student(h, 3, 4, seed=7)
+    c = Student(h, 3, 4, seed=8)
+    wa, wb, wc = a.get_weights(), b.get_weights(), c.get_weights()
+    assert all(np.array_equal(wa[e], wb[e]) for e in wa)
+    assert not all(np.array_equal(wa[e], wc[e]) for e in wa)
+
+
+def test_random_hierarchy_helper_shapes():
+    h = random_hierarchy("conv", 2, 1)
+    s = Student(h, 2, 3)
+    assert s(np.zeros((4, h.n_inputs), int)).shape == (4, 3)

@@ -1,0 +1,111 @@
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tiant_lib import Hierarchy, Teacher
+
+from .helpers import random_hierarchy
+
+
+@given(st.sampled_from(["tree", "conv"]), st.integers(2, 3), st.integers(1, 2))
+def test_lossless_is_invertible_and_sized(kind, a, b):
+    h = random_hierarchy(kind, a, b)
+    t = Teacher.lossless(h)
+    X, p = t.enumerate()
+    z = t.events(X)
+    for r in h.internal:
+        assert t.m[r] == 2 ** h.sz(r)
+        assert np.array_equal(t.decode(r, z[r]), X[:, list(h.span(r))])
+    assert t.is_lossless()
+
+
+@given(st.sampled_from(["tree", "conv"]), st.integers(2, 3), st.integers(1, 2), st.integers(0, 10 ** 6))
+def test_transitions_are_stochastic_and_consistent(kind, a, b, seed):
+    h = random_hierarchy(kind, a, b)
+    rng = np.random.default_rng(seed)
+    px = rng.dirichlet(np.ones(2), size=h.n_inputs)
+    t = Teacher.lossy(h, 3, seed=seed, px=px)
+    for b_, a_ in h.edges:
+        P = t.transition(a_, b_)
+        assert P.shape == (t.m[a_], t.m[b_])
+        assert np.all(P >= 0) and np.allclose(P.sum(1), 1)
+        # marginal consistency: P(z_β) = Σ_a P(z_α = a) P(z_β | z_α = a)
+        assert np.allclose(t.prior(a_) @ P, t.prior(b_))
+    assert np.isclose(t.prior(h.top).sum(), 1)
+
+
+def test_large_m_lossy_tree_is_lossless():
+    h = Hierarchy.tree([2, 2])
+    assert Teacher.lossy(h, 10 ** 6, seed=3).is_lossless()
+    assert not Teacher.lossy(h, 2, seed=3).is_lossless()
+
+
+def test_counted_transition_converges():
+    h = Hierarchy.tree([2, 2])
+    t = Teacher.lossy(h, 3, seed=0, px=np.array([[0.3, 0.7]] * 4))
+    exact = t.transition("omega", "L1[0:2]")
+    errs = [np.abs(t.transition("omega", "L1[0:2]", X=t.sample(n, seed=1)) - exact).max() for n in (100, 100_000)]
+    assert errs[1] < errs[0] and errs[1] < 0.02
+
+
+def test_sampling_follows_px():
+    h = Hierarchy.tree([3])
+    px = np.array([[0.9, 0.1], [0.5, 0.5], [0.2, 0.8]])
+    X = Teacher.lossless(h, px=px).sample(20_000, seed=0)
+    assert np.allclose(X.mean(0), px[:, 1], atol=0.02)
+    explicit = np.zeros(8)
+    explicit[[0, 7]] = 0.5
+    X = Teacher.lossless(h, px=explicit).sample(1000, seed=0)
+    assert set(map(tuple, X)) == {(0, 0, 0), (1, 1, 1)}
+
+
+def test_explicit_px_enumeration_and_unseen_rows():
+    h = Hierarchy.tree([2])
+    t = Teacher.lossless(h, px=np.array([0.5, 0.5, 0.0, 0.0]))
+    X, p = t.enumerate()
+    assert np.allclose(p, [0.5, 0.5, 0, 0])
+    P = t.transition("omega", "x1")
+    assert np.allclose(P[2], 0.5)  # zero-probability event: uniform row by convention
+
+
+def test_custom_tables():
+    h = Hierarchy.tree([2])
+    xor = np.array([[0, 1], [1, 0]])
+    t = Teacher(h, {"omega": xor})
+    X, _ = t.enumerate()
+    assert np.array_equal(t.labels(X), X[:, 0] ^ X[:, 1])
+
+
+@pytest.mark.parametrize("kwargs, err, msg", [
+    (dict(phi={}), ValueError, "no table"),
+    (dict(phi={"omega": np.zeros((2, 3), int)}), ValueError, "shape"),
+    (dict(phi={"omega": np.zeros((2, 2))}), TypeError, "integer"),
+    (dict(phi={"omega": np.zeros((2, 2), int), "zz": np.zeros(2, int)}), ValueError, "unknown"),
+    (dict(phi={"omega": np.zeros((2, 2), int)}, px=np.array([[0.5, 0.6], [0.5, 0.5]])), ValueError, "sum to 1"),
+    (dict(phi={"omega": np.zeros((2, 2), int)}, px=np.array([[1.5, -0.5], [0.5, 0.5]])), ValueError, "negative"),
+    (dict(phi={"omega": np.zeros((2, 2), int)}, px=np.array([np.nan, 1, 0, 0])), ValueError, "NaN"),
+    (dict(phi={"omega": np.zeros((2, 2), int)}, px=np.ones(3) / 3), ValueError, "shape"),
+    (dict(phi={"omega": np.zeros((2, 2), int)}, d=1), ValueError, "d "),
+])
+def test_bad_teacher_input(kwargs, err, msg):
+    with pytest.raises(err, match=msg):
+        Teacher(Hierarchy.tree([2]), **kwargs)
+
+
+def test_bad_queries():
+    t = Teacher.lossless(Hierarchy.tree([2]))
+    with pytest.raises(ValueError, match="shape"):
+        t.events(np.zeros((3, 5), int))
+    with pytest.raises(ValueError, match="values must lie"):
+        t.events(np.full((3, 2), 2))
+    with pytest.raises(TypeError, match="integer"):
+        t.events(np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="unknown region"):
+        t.prior("nope")
+    with pytest.raises(ValueError, match="positive int"):
+        t.sample(0, seed=0)
+    with pytest.raises(ValueError, match="lossy"):
+        Teacher.lossy(Hierarchy.tree([2, 2]), 2, seed=0).decode("omega", [0])
+    with pytest.raises(ValueError, match="sum to 1"):
+        t.transition("omega", "x0", X=np.zeros((2, 2), int), p=np.array([0.2, 0.2]))

@@ -1,0 +1,60 @@
+"""tiant_lib: executable companion to Tian, "A theoretical framework for deep and
+locally connected ReLU network" (arXiv:1809.10829).
+
+Modules follow the paper: :mod:`hierarchy` (receptive fields), :mod:`teacher`
+(summarization teacher), :mod:`student` (locally connected ReLU student),
+:mod:`reformulation` (event-level quantities, Theorems 1–4) and
+:mod:`batchnorm` (Theorem 5).
+"""
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+from . import batchnorm, plotting
+from .hierarchy import Hierarchy
+from .reformulation import EventAverages, condition_on, event_averages
+from .student import Pass, Student
+from .teacher import Teacher
+
+__all__ = ["Hierarchy", "Teacher", "Student", "Pass", "EventAverages", "event_averages", "condition_on",
+           "batchnorm", "plotting", "reproducible"]
+__version__ = "0.1.0"
+
+
+def reproducible(seed: int = 0, threads: int = 1) -> np.random.Generator:
+    """Make a chapter or test deterministic: the one place that seeds and fixes threads.
+
+    Seeds Python's ``random``, NumPy's global RNG and torch; sets torch's
+    intra- and inter-op thread counts (float sums depend on them) and turns
+    on torch's deterministic algorithms.
+
+    Parameters
+    ----------
+    seed : int
+    threads : int
+        Torch thread count (1 by default: identical results on any machine).
+
+    Returns
+    -------
+    numpy.random.Generator
+        A fresh generator seeded with ``seed``, for the caller's own draws.
+    """
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    if not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be a positive int, got {threads!r}")
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(threads)
+    except RuntimeError:  # can only be set once per process, before any parallel work
+        pass
+    torch.use_deterministic_algorithms(True)
+    return np.random.default_rng(seed)

@@ -1,0 +1,307 @@
+"""The student: a locally connected ReLU (or linear) network on the teacher's hierarchy (paper §2).
+
+Region α holds ``n_α`` nodes. For node j of α with children k (nodes of the
+regions ``β ∈ ch(α)``)::
+
+    f_j(x) = f'_j(x) · Σ_k w_jk f_k(x)         f'_j(x) = 1[Σ_k w_jk f_k(x) > 0]
+    g_k(x) = f'_k(x) · Σ_{j∈pa(k)} w_jk g_j(x)  Δw_jk = E_x[f_k(x) g_j(x)]
+
+Leaves are one-hot (``F_leaf = I``: leaf x_i has ``d`` nodes), the top has
+``n_ω = m_ω`` outputs and the loss is ``E_x ||f_ω(x) − onehot(y)||² / 2``,
+so ``g`` is the *descent* direction. Weights are not shared between regions.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as tF
+
+from .batchnorm import bn_forward
+from .hierarchy import Hierarchy
+
+Edge = tuple[str, str]
+
+
+@dataclass
+class Pass:
+    """Everything one forward/backward pass of a :class:`Student` computes.
+
+    Attributes
+    ----------
+    f, gate, g : dict of str to ndarray, shape (N, n_α)
+        Activations ``f_j(x)``, gates ``f'_j(x)`` and back-propagated
+        gradients ``g_j(x)`` of every region (leaves included: one-hot ``f``,
+        gate 1). ``g`` is taken at the region's linear output (before BN and
+        the ReLU), scaled per sample so that ``ΔW = E_x[f gᵀ]``:
+        ``g(x_i) = −(1/p_i) ∂L/∂lin(x_i)``.
+    dW : dict of (β, α) to ndarray, shape (n_β, n_α)
+        Weight updates ``ΔW_βα = −∂L/∂W_βα = E_x[f_β(x)ᵀ g_α(x)]``.
+    db : dict of str to ndarray, shape (n_α,)
+        Bias updates ``−∂L/∂b_α`` (empty without biases).
+    dc1, dc0 : dict of str to ndarray
+        Updates of the BN scale and shift (empty without BN).
+    loss : float
+        ``L = Σ_i p_i ||f_ω(x_i) − onehot(y_i)||² / 2``.
+    """
+
+    f: dict[str, np.ndarray]
+    gate: dict[str, np.ndarray]
+    g: dict[str, np.ndarray]
+    dW: dict[Edge, np.ndarray]
+    db: dict[str, np.ndarray]
+    dc1: dict[str, np.ndarray]
+    dc0: dict[str, np.ndarray]
+    loss: float
+
+
+class Student(torch.nn.Module):
+    """Locally connected student network on a :class:`Hierarchy` (paper §2, Theorem 4's ``W_βα``).
+
+    Parameters
+    ----------
+    hierarchy : Hierarchy
+        The teacher's receptive fields.
+    n : int or mapping of str to int
+        Nodes per internal region ``n_α`` (one int for all hidden regions,
+        or per region). The top always has ``n_classes`` nodes.
+    n_classes : int
+        ``n_ω = m_ω``, the number of teacher classes.
+    d : int
+        Values per input position; each leaf has ``d`` one-hot nodes.
+    activation : {"relu", "linear"}
+        Nonlinearity of every internal region (the top included).
+    bias : bool
+        Whether internal regions have biases.
+    batchnorm : bool
+        Batch Norm (centre, normalise, then ``c1 · + c0``) before the
+        nonlinearity of every hidden region (not the top); statistics are
+        weighted by the sample weights ``p`` (PAPER.md §4).
+    eps : float
+        BN's ε.
+    seed : int
+        Seed of the weight initialisation (normal, std ``1/sqrt(fan_in)``).
+    dtype, device
+        Torch dtype (float64 by default, for exactness checks) and device.
+
+    Examples
+    --------
+    >>> from tiant_lib import Hierarchy, Teacher, Student
+    >>> t = Teacher.lossless(Hierarchy.tree([2, 2]))
+    >>> s = Student.for_teacher(t, seed=0)
+    >>> X, p = t.enumerate()
+    >>> out = s.run(X, t.labels(X), p)
+    >>> out.f["omega"].shape
+    (16, 16)
+    """
+
+    def __init__(self, hierarchy: Hierarchy, n: int | Mapping[str, int], n_classes: int, d: int = 2,
+                 activation: str = "relu", bias: bool = False, batchnorm: bool = False, eps: float = 1e-5,
+                 seed: int = 0, dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu"):
+        super().__init__()
+        if not isinstance(hierarchy, Hierarchy):
+            raise TypeError(f"hierarchy must be a Hierarchy, got {type(hierarchy).__name__}")
+        if activation not in ("relu", "linear"):
+            raise ValueError(f"activation must be 'relu' or 'linear', got {activation!r}")
+        for name, v, lo in (("n_classes", n_classes, 1), ("d", d, 2)):
+            if not isinstance(v, (int, np.integer)) or v < lo:
+                raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
+        if not isinstance(seed, (int, np.integer)):
+            raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+        if eps < 0:
+            raise ValueError(f"eps must be >= 0, got {eps}")
+        h = self.hierarchy = hierarchy
+        self.d, self.activation, self.batchnorm, self.eps = int(d), activation, bool(batchnorm), float(eps)
+        self.dtype, self.device = dtype, torch.device(device)
+        self.n: dict[str, int] = {x: self.d for x in h.leaves}
+        for a in h.internal:
+            if a == h.top:
+                v = int(n_classes)
+            elif isinstance(n, Mapping):
+                if a not in n:
+                    raise ValueError(f"n has no width for region {a!r}")
+                v = n[a]
+            else:
+                v = n
+            if not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"width of region {a!r} must be a positive int, got {v!r}")
+            self.n[a] = int(v)
+        gen = torch.Generator().manual_seed(int(seed))
+        kw = dict(dtype=dtype)
+        self.edge_index = {e: i for i, e in enumerate(h.edges)}
+        self._W = torch.nn.ParameterList()
+        for b, a in h.edges:
+            fan_in = sum(self.n[c] for c in h.children(a))
+            w = torch.randn(self.n[b], self.n[a], generator=gen, **kw) / fan_in ** 0.5
+            self._W.append(torch.nn.Parameter(w.to(self.device)))
+        self.region_index = {a: i for i, a in enumerate(h.internal)}
+        self._b = torch.nn.ParameterList(
+            [torch.nn.Parameter(torch.zeros(self.n[a], **kw, device=self.device)) for a in h.internal]
+            if bias else [])
+        self.bn_regions = tuple(a for a in h.internal if a != h.top) if batchnorm else ()
+        self._c1 = torch.nn.ParameterList(
+            [torch.nn.Parameter(torch.ones(self.n[a], **kw, device=self.device)) for a in self.bn_regions])
+        self._c0 = torch.nn.ParameterList(
+            [torch.nn.Parameter(torch.zeros(self.n[a], **kw, device=self.device)) for a in self.bn_regions])
+
+    @classmethod
+    def for_teacher(cls, teacher, n: int | Mapping[str, int] | None = None, **kwargs) -> "Student":
+        """A student for ``teacher``: same hierarchy, ``d``, ``n_ω = m_ω``; ``n_α = m_α`` unless ``n`` is given."""
+        n = dict(teacher.m) if n is None else n
+        return cls(teacher.hierarchy, n, teacher.m[teacher.hierarchy.top], d=teacher.d, **kwargs)
+
+    # ------------------------------------------------------------ parameters
+    def W(self, b: str, a: str) -> torch.nn.Parameter:
+        """The weight matrix ``W_βα`` (``n_β × n_α``) of edge β → α."""
+        if (b, a) not in self.edge_index:
+            raise ValueError(f"({b!r}, {a!r}) is not an edge (child, parent) of the hierarchy")
+        return self._W[self.edge_index[(b, a)]]
+
+    def get_weights(self) -> dict[Edge, np.ndarray]:
+        """All ``W_βα`` as float64 NumPy arrays, keyed by ``(β, α)``."""
+        return {e: self._W[i].detach().cpu().numpy().astype(np.float64) for e, i in self.edge_index.items()}
+
+    def get_biases(self) -> dict[str, np.ndarray]:
+        """All biases ``b_α`` (empty dict without biases)."""
+        if not len(self._b):
+            return {}
+        return {a: self._b[i].detach().cpu().numpy().astype(np.float64) for a, i in self.region_index.items()}
+
+    def set_weights(self, W: Mapping[Edge, np.ndarray], b: Mapping[str, np.ndarray] | None = None) -> None:
+        """Overwrite weights (and biases) in place; shapes must match ``(n_β, n_α)``."""
+        for e, w in W.items():
+            p = self.W(*e)
+            w = torch.as_tensor(np.asarray(w), dtype=self.dtype)
+            if tuple(w.shape) != tuple(p.shape):
+                raise ValueError(f"W{e} must have shape {tuple(p.shape)}, got {tuple(w.shape)}")
+            with torch.no_grad():
+                p.copy_(w)
+        for a, v in (b or {}).items():
+            if not len(self._b):
+                raise ValueError("this student has no biases (bias=False)")
+            if a not in self.region_index:
+                raise ValueError(f"unknown internal region {a!r}")
+            v = torch.as_tensor(np.asarray(v), dtype=self.dtype)
+            if tuple(v.shape) != (self.n[a],):
+                raise ValueError(f"b[{a!r}] must have shape ({self.n[a]},), got {tuple(v.shape)}")
+            with torch.no_grad():
+                self._b[self.region_index[a]].copy_(v)
+
+    # ------------------------------------------------------------ forward
+    def _check_X(self, X) -> torch.Tensor:
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != self.hierarchy.n_inputs:
+            raise ValueError(f"X must have shape (N, {self.hierarchy.n_inputs}), got {X.shape}")
+        if not np.issubdtype(X.dtype, np.integer):
+            raise TypeError(f"X must hold integer input values, got dtype {X.dtype}")
+        if X.size and (X.min() < 0 or X.max() >= self.d):
+            raise ValueError(f"X values must lie in 0..{self.d - 1}")
+        return torch.as_tensor(X, dtype=torch.long, device=self.device)
+
+    def _check_p(self, p, N: int) -> torch.Tensor:
+        if p is None:
+            return torch.full((N,), 1.0 / N, dtype=self.dtype, device=self.device)
+        p = np.asarray(p, dtype=np.float64)
+        if p.shape != (N,):
+            raise ValueError(f"p must have shape ({N},) (one weight per sample), got {p.shape}")
+        if np.isnan(p).any() or (p < 0).any() or not np.isclose(p.sum(), 1.0):
+            raise ValueError("p must be non-negative, without NaN, and sum to 1")
+        return torch.as_tensor(p, dtype=self.dtype, device=self.device)
+
+    def _forward(self, X: torch.Tensor, p: torch.Tensor):
+        h = self.hierarchy
+        f, gate, lin = {}, {}, {}
+        for i, x in enumerate(h.leaves):
+            f[x] = tF.one_hot(X[:, i], self.d).to(self.dtype).requires_grad_(True)
+            gate[x] = torch.ones_like(f[x])
+        bn = {a: i for i, a in enumerate(self.bn_regions)}
+        for a in h.internal:
+            z = sum(f[b] @ self.W(b, a) for b in h.children(a))
+            if len(self._b):
+                z = z + self._b[self.region_index[a]]
+            lin[a] = z
+            if a in bn:
+                z = bn_forward(z, self._c1[bn[a]], self._c0[bn[a]], p=p, eps=self.eps)
+            if self.activation == "relu":
+                gate[a] = (z > 0).to(self.dtype)
+                f[a] = torch.relu(z)
+            else:
+                gate[a] = torch.ones_like(z)
+                f[a] = z
+        return f, gate, lin
+
+    def forward(self, X) -> torch.Tensor:
+        """Top activations ``f_ω(x)`` for integer inputs ``X`` of shape (N, n_inputs)."""
+        Xt = self._check_X(X)
+        f, _, _ = self._forward(Xt, self._check_p(None, len(Xt)))
+        return f[self.hierarchy.top]
+
+    def run(self, X, y, p=None) -> Pass:
+        """Forward and backward pass over a batch: f, f', g of every region and the updates.
+
+        Parameters
+        ----------
+        X : ndarray of int, shape (N, n_inputs)
+            Inputs (values ``0..d-1``).
+        y : ndarray of int, shape (N,)
+            Class labels (the teacher's ``z_ω``).
+        p : ndarray, shape (N,), optional
+            Sample weights summing to 1 (``P(x)`` for an enumerated input
+            space); uniform ``1/N`` by default, i.e. a batch average.
+
+        Returns
+        -------
+        Pass
+        """
+        Xt = self._check_X(X)
+        N = len(Xt)
+        y = np.asarray(y)
+        top = self.hierarchy.top
+        if y.shape != (N,) or not np.issubdtype(y.dtype, np.integer):
+            raise ValueError(f"y must be an integer array of shape ({N},), got {y.dtype} {y.shape}")
+        if N and (y.min() < 0 or y.max() >= self.n[top]):
+            raise ValueError(f"labels must lie in 0..{self.n[top] - 1}")
+        pt = self._check_p(p, N)
+        f, gate, lin = self._forward(Xt, pt)
+        target = tF.one_hot(torch.as_tensor(y, device=self.device), self.n[top]).to(self.dtype)
+        loss = 0.5 * (pt * ((f[top] - target) ** 2).sum(1)).sum()
+        h = self.hierarchy
+        leaves = [f[x] for x in h.leaves]
+        lins = [lin[a] for a in h.internal]
+        params = list(self._W) + list(self._b) + list(self._c1) + list(self._c0)
+        grads = torch.autograd.grad(loss, leaves + lins + params, allow_unused=True)
+        safe_p = torch.where(pt > 0, pt, torch.ones_like(pt))[:, None]
+        g = {}
+        for r, gr in zip(list(h.leaves) + list(h.internal), grads[:len(leaves) + len(lins)]):
+            g[r] = (-gr / safe_p).detach().cpu().numpy()
+        rest = [(-gr if gr is not None else None) for gr in grads[len(leaves) + len(lins):]]
+        nW, nb, nc = len(self._W), len(self._b), len(self._c1)
+        np_ = lambda t: t.detach().cpu().numpy()  # noqa: E731
+        dW = {e: np_(rest[i]) for e, i in self.edge_index.items()}
+        db = {a: np_(rest[nW + i]) for a, i in self.region_index.items()} if nb else {}
+        dc1 = {a: np_(rest[nW + nb + i]) for i, a in enumerate(self.bn_regions)}
+        dc0 = {a: np_(rest[nW + nb + nc + i]) for i, a in enumerate(self.bn_regions)}
+        return Pass(f={r: np_(v) for r, v in f.items()}, gate={r: np_(v) for r, v in gate.items()}, g=g,
+                    dW=dW, db=db, dc1=dc1, dc0=dc0, loss=float(loss.detach()))
+
+    def gd_step(self, X, y, lr: float, p=None) -> Pass:
+        """One gradient-descent step ``W ← W + lr · ΔW`` (all parameters); returns the pass before it."""
+        if not lr > 0:
+            raise ValueError(f"lr must be positive, got {lr}")
+        out = self.run(X, y, p)
+        with torch.no_grad():
+            for e, i in self.edge_index.items():
+                self._W[i] += lr * torch.as_tensor(out.dW[e], dtype=self.dtype, device=self.device)
+            for a, i in self.region_index.items():
+                if len(self._b):
+                    self._b[i] += lr * torch.as_tensor(out.db[a], dtype=self.dtype, device=self.device)
+            for i, a in enumerate(self.bn_regions):
+                self._c1[i] += lr * torch.as_tensor(out.dc1[a], dtype=self.dtype, device=self.device)
+                self._c0[i] += lr * torch.as_tensor(out.dc0[a], dtype=self.dtype, device=self.device)
+        return out
+
+    def __repr__(self) -> str:
+        widths = ", ".join(f"{a}: {self.n[a]}" for a in self.hierarchy.internal)
+        return f"Student({self.activation}, batchnorm={self.batchnorm}, bias={bool(len(self._b))}, n={{{widths}}})"

@@ -1,0 +1,364 @@
+"""The summarization teacher (paper §2): bottom-up, deterministic, possibly lossy.
+
+Every region α has a discrete summarization variable ``z_α ∈ {0..m_α-1}``
+computed from its children's, ``z_α = φ_α({z_β}_{β∈ch(α)})``. At a leaf, z
+is the input value itself; at the top, ``z_ω = y`` is the class label.
+Probabilities such as ``P(z_α)`` and ``P(z_β | z_α)`` arise only by
+marginalising a data distribution ``P(x)``; here they are computed exactly by
+enumerating the (small) input space or counted from samples.
+"""
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+
+import numpy as np
+
+from .hierarchy import Hierarchy
+
+ArrayLike = np.ndarray
+
+
+def _as_rng(seed) -> np.random.Generator:
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an int or numpy Generator, got {type(seed).__name__}")
+    return np.random.default_rng(int(seed))
+
+
+def _check_prob_vector(p: np.ndarray, name: str, axis: int = -1) -> np.ndarray:
+    p = np.asarray(p, dtype=float)
+    if np.isnan(p).any():
+        raise ValueError(f"{name} contains NaN")
+    if (p < 0).any():
+        raise ValueError(f"{name} has negative probabilities (min {p.min():.3g})")
+    s = p.sum(axis=axis)
+    if not np.allclose(s, 1.0, atol=1e-9):
+        raise ValueError(f"{name} must sum to 1 along its last axis, sums are {np.round(s, 6)}")
+    return p
+
+
+class Teacher:
+    """A summarization teacher on a :class:`Hierarchy` with a data distribution ``P(x)``.
+
+    Parameters
+    ----------
+    hierarchy : Hierarchy
+        Receptive fields shared with the student.
+    phi : mapping of str to ndarray of int
+        ``phi[α]`` is the table of ``φ_α``: an integer array with one axis
+        per child of α (in ``hierarchy.children(α)`` order, axis length
+        ``m_β``) whose entries are events of α in ``0..m_α-1``. Entries
+        ``-1`` mark child combinations that cannot occur (used by the
+        lossless teacher on overlapping fields); hitting one raises.
+    d : int
+        Number of values of each input position (leaves have ``m = d``).
+    px : None, "uniform", ndarray of shape (n_inputs, d), or ndarray of shape (d**n_inputs,)
+        Data distribution. ``None``/``"uniform"``: uniform over all inputs;
+        a 2-D array: a product distribution with one probability row per
+        position; a 1-D array: explicit probabilities of every input in
+        :meth:`enumerate` order.
+    m : mapping of str to int, optional
+        Number of events of each internal region; defaults to
+        ``max(phi[α]) + 1``.
+
+    Raises
+    ------
+    ValueError
+        On a missing or mis-shaped table, events out of range, bad ``px``.
+
+    Notes
+    -----
+    Use :meth:`lossless` and :meth:`lossy` rather than writing tables by hand.
+    """
+
+    def __init__(self, hierarchy: Hierarchy, phi: Mapping[str, ArrayLike], d: int = 2, px=None,
+                 m: Mapping[str, int] | None = None):
+        if not isinstance(hierarchy, Hierarchy):
+            raise TypeError(f"hierarchy must be a Hierarchy, got {type(hierarchy).__name__}")
+        if not isinstance(d, (int, np.integer)) or d < 2:
+            raise ValueError(f"d (values per input position) must be an int >= 2, got {d!r}")
+        self.hierarchy = h = hierarchy
+        self.d = int(d)
+        self.m: dict[str, int] = {x: self.d for x in h.leaves}
+        self.phi: dict[str, np.ndarray] = {}
+        extra = set(phi) - set(h.internal)
+        if extra:
+            raise ValueError(f"phi has tables for unknown or leaf regions {sorted(extra)}")
+        for a in h.internal:
+            if a not in phi:
+                raise ValueError(f"phi has no table for region {a!r}")
+            t = np.asarray(phi[a])
+            if not np.issubdtype(t.dtype, np.integer):
+                raise TypeError(f"phi[{a!r}] must hold integer events, got dtype {t.dtype}")
+            want = tuple(self.m[b] for b in h.children(a))
+            if t.shape != want:
+                raise ValueError(f"phi[{a!r}] must have shape {want} (one axis per child, length m_child), got {t.shape}")
+            m_a = int(m[a]) if m is not None and a in m else int(t.max()) + 1
+            if t.min() < -1 or t.max() >= m_a:
+                raise ValueError(f"phi[{a!r}] has events outside 0..{m_a - 1}")
+            self.m[a] = m_a
+            self.phi[a] = t.astype(np.int64)
+        self.px = self._check_px(px)
+        self._enum = None
+
+    # ------------------------------------------------------------ constructors
+    @classmethod
+    def lossless(cls, hierarchy: Hierarchy, d: int = 2, px=None) -> "Teacher":
+        """Lossless teacher: ``z_α`` encodes all of ``x_α`` (so ``m_α = d**sz(α)``).
+
+        ``z_α`` is the base-``d`` number whose digits are ``x_α`` in position
+        order, first position most significant. On a tree this is the
+        mixed-radix (Kronecker) combination of the children's events. The
+        teacher is exactly invertible (:meth:`decode`); PAPER.md §2, Thm 3.
+        """
+        h = hierarchy
+        d = int(d)
+        phi = {}
+        for a in h.internal:
+            span = h.span(a)
+            kids = h.children(a)
+            kid_m = [d ** h.sz(b) for b in kids]
+            grids = np.indices(kid_m).reshape(len(kids), -1).T  # every combination of child events
+            xa = np.full((grids.shape[0], len(span)), -1)
+            ok = np.ones(grids.shape[0], dtype=bool)
+            for c, b in enumerate(kids):
+                sb = h.span(b)
+                digits = _digits(grids[:, c], d, len(sb))
+                cols = [span.index(p) for p in sb]
+                seen = xa[:, cols]
+                ok &= ((seen == -1) | (seen == digits)).all(axis=1)
+                xa[:, cols] = digits
+            code = _undigits(xa, d)
+            code[~ok] = -1
+            phi[a] = code.reshape(kid_m)
+        m = {a: d ** h.sz(a) for a in h.internal}
+        return cls(h, phi, d=d, px=px, m=m)
+
+    @classmethod
+    def lossy(cls, hierarchy: Hierarchy, m, seed: int | np.random.Generator, d: int = 2,
+              px=None) -> "Teacher":
+        """Random lossy teacher: each ``φ_α`` a random surjective table onto ``m_α`` events.
+
+        Parameters
+        ----------
+        m : int or mapping of str to int
+            Events per internal region (one int for all, or per region; the
+            top's value is the number of classes). Capped at the number of
+            child combinations, so a large ``m`` on a tree gives a lossless
+            teacher (a bijective table): ``m`` sweeps a family from lossless
+            to very lossy.
+        seed : int or numpy Generator
+        """
+        h = hierarchy
+        rng = _as_rng(seed)
+        ms = {}
+        for a in h.internal:
+            v = m[a] if isinstance(m, Mapping) else m
+            if not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"m[{a!r}] must be a positive int, got {v!r}")
+            ms[a] = int(v)
+        mm = {x: int(d) for x in h.leaves}
+        phi = {}
+        for a in h.internal:
+            shape = tuple(mm[b] for b in h.children(a))
+            n = int(np.prod(shape))
+            k = min(ms[a], n)
+            t = rng.integers(0, k, size=n)
+            t[rng.permutation(n)[:k]] = np.arange(k)  # every event is reachable
+            phi[a] = t.reshape(shape)
+            mm[a] = k
+        return cls(h, phi, d=d, px=px, m={a: mm[a] for a in h.internal})
+
+    # --------------------------------------------------------------- checks
+    def _check_px(self, px):
+        n, d = self.hierarchy.n_inputs, self.d
+        if px is None or (isinstance(px, str) and px == "uniform"):
+            return None
+        if isinstance(px, str):
+            raise ValueError(f"px must be None, 'uniform' or an array, got {px!r}")
+        px = np.asarray(px, dtype=float)
+        if px.shape == (n, d):
+            return _check_prob_vector(px, "px (per-position distribution)")
+        if px.shape == (d ** n,):
+            return _check_prob_vector(px, "px (explicit distribution)")
+        raise ValueError(f"px must have shape ({n}, {d}) (product) or ({d ** n},) (explicit), got {px.shape}")
+
+    def _check_X(self, X) -> np.ndarray:
+        X = np.asarray(X)
+        n = self.hierarchy.n_inputs
+        if X.ndim != 2 or X.shape[1] != n:
+            raise ValueError(f"X must have shape (N, {n}) (one row per input), got {X.shape}")
+        if not np.issubdtype(X.dtype, np.integer):
+            raise TypeError(f"X must hold integer input values, got dtype {X.dtype}")
+        if X.size and (X.min() < 0 or X.max() >= self.d):
+            raise ValueError(f"X values must lie in 0..{self.d - 1}")
+        return X
+
+    def _check_region(self, a: str) -> str:
+        if a not in self.m:
+            raise ValueError(f"unknown region {a!r}; regions are {list(self.hierarchy.regions)}")
+        return a
+
+    # --------------------------------------------------------------- data
+    def enumerate(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every input and its probability.
+
+        Returns
+        -------
+        X : ndarray of int, shape (d**n, n)
+            All inputs, first position most significant.
+        p : ndarray of float, shape (d**n,)
+            ``P(x)`` of each row.
+        """
+        if self._enum is None:
+            n, d = self.hierarchy.n_inputs, self.d
+            if d ** n > 2 ** 22:
+                raise ValueError(f"input space has {d ** n} points; too many to enumerate (use sample)")
+            X = _digits(np.arange(d ** n), d, n)
+            if self.px is None:
+                p = np.full(d ** n, 1.0 / d ** n)
+            elif self.px.ndim == 2:
+                p = np.prod(self.px[np.arange(n), X], axis=1)
+            else:
+                p = self.px.copy()
+            self._enum = (X, p)
+        X, p = self._enum
+        return X.copy(), p.copy()
+
+    def sample(self, n: int, seed: int | np.random.Generator) -> np.ndarray:
+        """``n`` inputs drawn i.i.d. from ``P(x)``; shape (n, n_inputs)."""
+        if not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"n must be a positive int, got {n!r}")
+        rng = _as_rng(seed)
+        ni, d = self.hierarchy.n_inputs, self.d
+        if self.px is None:
+            return rng.integers(0, d, size=(n, ni))
+        if self.px.ndim == 2:
+            u = rng.random((n, ni, 1))
+            return (u > np.cumsum(self.px, axis=1)[None]).sum(axis=2).clip(max=d - 1)
+        X, p = self.enumerate()
+        return X[rng.choice(len(p), size=n, p=p)]
+
+    # --------------------------------------------------------------- events
+    def events(self, X) -> dict[str, np.ndarray]:
+        """Events ``z_α(x)`` of every region for each input row.
+
+        Returns
+        -------
+        dict of str to ndarray of int, shape (N,)
+        """
+        X = self._check_X(X)
+        h = self.hierarchy
+        z = {x: X[:, i] for i, x in enumerate(h.leaves)}
+        for a in h.internal:
+            z[a] = self.phi[a][tuple(z[b] for b in h.children(a))]
+            if (z[a] < 0).any():
+                raise ValueError(f"region {a!r}: an input reached an impossible child combination")
+        return z
+
+    def labels(self, X) -> np.ndarray:
+        """Class labels ``y = z_ω(x)``."""
+        return self.events(X)[self.hierarchy.top]
+
+    def _weights(self, X, p):
+        if X is None:
+            X, p = self.enumerate()
+        else:
+            X = self._check_X(X)
+            if p is None:
+                p = np.full(len(X), 1.0 / len(X))
+            else:
+                p = _check_prob_vector(p, "sample weights p")
+                if p.shape != (len(X),):
+                    raise ValueError(f"p must have shape ({len(X)},), got {p.shape}")
+        return X, p
+
+    def prior(self, a: str, X=None, p=None) -> np.ndarray:
+        """``P(z_α)``: exact (``X=None``, by enumeration) or counted from samples ``X``.
+
+        Returns
+        -------
+        ndarray, shape (m_α,)
+            The diagonal of the paper's ``Λ_α``.
+        """
+        self._check_region(a)
+        X, p = self._weights(X, p)
+        return np.bincount(self.events(X)[a], weights=p, minlength=self.m[a])
+
+    def joint(self, a: str, b: str, X=None, p=None) -> np.ndarray:
+        """``P(z_α, z_β)`` as an ``m_α × m_β`` matrix (exact, or counted from samples)."""
+        self._check_region(a), self._check_region(b)
+        X, p = self._weights(X, p)
+        z = self.events(X)
+        J = np.zeros((self.m[a], self.m[b]))
+        np.add.at(J, (z[a], z[b]), p)
+        return J
+
+    def transition(self, a: str, b: str, X=None, p=None) -> np.ndarray:
+        """``P_αβ``: the ``m_α × m_β`` matrix of ``P(z_β | z_α)`` (Theorem 4's notation).
+
+        Exact when ``X`` is None (enumeration), otherwise frequency counts
+        over the samples ``X`` (optionally weighted by ``p``). Any two regions
+        may be given, usually ``β ∈ ch(α)``.
+
+        Notes
+        -----
+        An event of α with zero probability (never seen in ``X``) has no
+        conditional distribution; its row is set to uniform so that every
+        row is a probability vector. Such rows carry zero weight ``Λ_α`` in
+        every expectation of the paper.
+        """
+        J = self.joint(a, b, X, p)
+        s = J.sum(axis=1, keepdims=True)
+        return np.where(s > 0, J / np.where(s > 0, s, 1), 1.0 / J.shape[1])
+
+    # --------------------------------------------------------------- lossless
+    def decode(self, a: str, z) -> np.ndarray:
+        """Inputs ``x_α`` (positions ``span(α)``) of a lossless teacher's events ``z_α``.
+
+        Raises
+        ------
+        ValueError
+            If the teacher is not lossless at α (``m_α != d**sz(α)``).
+        """
+        self._check_region(a)
+        h = self.hierarchy
+        if not self.is_lossless(a):
+            raise ValueError(f"region {a!r} is lossy (m = {self.m[a]} < d**sz = {self.d ** h.sz(a)}): cannot decode")
+        return _digits(np.asarray(z), self.d, h.sz(a))
+
+    def is_lossless(self, a: str | None = None) -> bool:
+        """Whether ``z_α`` determines ``x_α`` (checked on every input); all regions if ``a`` is None."""
+        regions = [self._check_region(a)] if a is not None else list(self.hierarchy.internal)
+        n = self.hierarchy.n_inputs
+        if self.d ** n > 2 ** 16:
+            raise ValueError("input space too large to check losslessness by enumeration")
+        X = _digits(np.arange(self.d ** n), self.d, n)
+        z = self.events(X)
+        for r in regions:
+            xa = _undigits(X[:, list(self.hierarchy.span(r))], self.d)
+            # lossless iff the map x_α -> z_α is injective
+            pairs = np.unique(np.stack([xa, z[r]], 1), axis=0)
+            if len(np.unique(pairs[:, 1])) != len(pairs) or len(pairs) != len(np.unique(xa)):
+                return False
+        return True
+
+    def __repr__(self) -> str:
+        ms = ", ".join(f"{a}: {self.m[a]}" for a in self.hierarchy.internal)
+        return f"Teacher(d={self.d}, m={{{ms}}})"
+
+
+def _digits(codes: np.ndarray, d: int, n: int) -> np.ndarray:
+    """Base-d digits (most significant first) of integer codes; shape (..., n)."""
+    codes = np.asarray(codes, dtype=np.int64)
+    powers = d ** np.arange(n - 1, -1, -1, dtype=np.int64)
+    return (codes[..., None] // powers) % d
+
+
+def _undigits(digits: np.ndarray, d: int) -> np.ndarray:
+    digits = np.asarray(digits, dtype=np.int64)
+    n = digits.shape[-1]
+    powers = d ** np.arange(n - 1, -1, -1, dtype=np.int64)
+    return digits @ powers
