@@ -3,7 +3,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tiant_lib import Hierarchy, Student, Teacher, condition_on, event_averages
+from tiant_lib import (Hierarchy, Student, Teacher, assumption_gaps, condition_on, event_averages, marginalized,
+                       matrix_form, reformulation_errors)
 
 from .helpers import random_hierarchy
 
@@ -57,3 +58,112 @@ def test_event_averages_errors():
         event_averages(t, t)
     with pytest.raises(ValueError, match="agree"):
         condition_on(np.zeros((3, 2)), np.zeros(4, int), np.ones(3) / 3, 2)
+
+
+# ----------------------------------------------------------------- Theorem 4 / 3
+@given(st.sampled_from(["tree", "conv"]), st.integers(2, 3), st.integers(1, 2), st.integers(0, 1000),
+       st.booleans())
+def test_matrix_form_is_exact_for_lossless_teachers(kind, a, b, seed, bias):
+    h = random_hierarchy(kind, a, b)
+    px = np.random.default_rng(seed).dirichlet(np.ones(2), size=h.n_inputs)
+    t = Teacher.lossless(h, px=px)
+    s = Student.for_teacher(t, n={r: 3 for r in h.internal}, seed=seed, bias=bias)
+    ea = event_averages(s, t)
+    mf = matrix_form(t, s.get_weights(), s.get_biases())
+    for r in h.internal:
+        assert np.allclose(mf.F[r], ea.F[r], atol=1e-12)
+        assert np.allclose(mf.D[r], ea.D[r])
+        assert np.allclose(mf.Gt[r], ea.Gt[r], atol=1e-12)
+    for e in h.edges:
+        assert np.allclose(mf.dW[e], ea.run.dW[e], atol=1e-12)
+    for r in (h.internal if bias else ()):
+        assert np.allclose(mf.db[r], ea.run.db[r], atol=1e-12)
+    assert np.isclose(mf.loss, ea.run.loss)
+    assert all(v < 1e-12 for d in reformulation_errors(s, t).values() for v in d.values())
+    assert all(v < 1e-12 for d in assumption_gaps(s, t).values() for v in d.values())
+
+
+def test_lossy_teacher_breaks_the_reformulation():
+    """Not vacuous: with a lossy teacher the same comparison shows a clear gap."""
+    h = Hierarchy.tree([2, 2, 2])
+    t = Teacher.lossy(h, 3, seed=1)
+    s = Student.for_teacher(t, n=4, seed=0)
+    ea = event_averages(s, t)
+    mf = matrix_form(t, s.get_weights())
+    assert max(np.abs(mf.F[r] - ea.F[r]).max() for r in h.internal) > 1e-2
+    assert max(d["forward"] for d in reformulation_errors(s, t).values()) > 1e-2
+    assert max(d["broadness"] for d in assumption_gaps(s, t).values()) > 1e-2
+
+
+def test_matrix_form_with_given_gates_and_linear():
+    h = Hierarchy.tree([2, 2])
+    t = Teacher.lossless(h)
+    s = Student.for_teacher(t, seed=2, activation="linear")
+    ea = event_averages(s, t)
+    mf = matrix_form(t, s.get_weights(), activation="linear")
+    assert all(np.all(mf.D[r] == 1) for r in h.internal)
+    assert all(np.allclose(mf.F[r], ea.F[r]) for r in h.internal)
+    mf2 = matrix_form(t, s.get_weights(), D=ea.D, activation="linear")
+    assert all(np.allclose(mf2.F[r], mf.F[r]) for r in h.internal)
+
+
+def test_sgd_step_is_matrix_form_with_counted_transitions():
+    h = Hierarchy.tree([2, 2])
+    t = Teacher.lossless(h)
+    s = Student.for_teacher(t, seed=3)
+    batch = t.sample(6, seed=4)
+    run = s.run(batch, t.labels(batch))
+    mf = matrix_form(t, s.get_weights(), X=batch)
+    assert all(np.allclose(mf.dW[e], run.dW[e]) for e in h.edges)
+    exact = matrix_form(t, s.get_weights())
+    assert not all(np.allclose(exact.dW[e], run.dW[e]) for e in h.edges)
+
+
+def test_matrix_form_errors():
+    h = Hierarchy.tree([2, 2])
+    t = Teacher.lossless(h)
+    W = Student.for_teacher(t).get_weights()
+    with pytest.raises(ValueError, match="no weights"):
+        matrix_form(t, {e: w for e, w in list(W.items())[1:]})
+    bad = dict(W)
+    bad[("x0", "L1[0:2]")] = np.zeros((3, 4))
+    with pytest.raises(ValueError, match="shape"):
+        matrix_form(t, bad)
+    bad = dict(W)
+    bad[("x0", "L1[0:2]")] = np.full((2, 4), np.nan)
+    with pytest.raises(ValueError, match="NaN"):
+        matrix_form(t, bad)
+    with pytest.raises(ValueError, match="activation"):
+        matrix_form(t, W, activation="tanh")
+    with pytest.raises(TypeError):
+        matrix_form(h, W)
+    with pytest.raises(ValueError, match="not edges"):
+        matrix_form(t, {**W, ("x0", "omega"): np.zeros((2, 16))})
+
+
+# ----------------------------------------------------------------- Theorem 1
+@given(st.sampled_from(["tree", "conv"]), st.integers(2, 3), st.integers(1, 2), st.integers(0, 1000))
+def test_theorem1_marginalized_gradient(kind, a, b, seed):
+    h = random_hierarchy(kind, a, b)
+    px = np.random.default_rng(seed).dirichlet(np.ones(2), size=h.n_inputs)
+    t = Teacher.lossy(h, 3, seed=seed, px=px)
+    s = Student.for_teacher(t, n=3, seed=seed)
+    X, p = t.enumerate()
+    run = s.run(X, t.labels(X), p)
+    W = s.get_weights()
+    for k, j in h.edges:
+        if h.is_leaf(k):
+            continue
+        g_j_xk = marginalized(run.g[j], X, p, h.span(k))
+        g_j_xj = marginalized(run.g[j], X, p, h.span(j))
+        assert np.allclose(g_j_xk, marginalized(g_j_xj, X, p, h.span(k)))  # recursion
+    for k in h.internal:
+        if k == h.top:
+            continue
+        rhs = run.gate[k] * sum(marginalized(run.g[j], X, p, h.span(k)) @ W[(k, j)].T for j in h.parents(k))
+        assert np.allclose(marginalized(run.g[k], X, p, h.span(k)), rhs)
+
+
+def test_marginalized_errors():
+    with pytest.raises(ValueError, match="positions"):
+        marginalized(np.zeros((4, 1)), np.zeros((4, 2), int), np.ones(4) / 4, [5])

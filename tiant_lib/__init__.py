@@ -16,11 +16,13 @@ import torch
 
 from . import batchnorm, plotting
 from .hierarchy import Hierarchy
-from .reformulation import EventAverages, condition_on, event_averages
+from .reformulation import (EventAverages, MatrixForm, assumption_gaps, condition_on, event_averages,
+                            marginalized, matrix_form, reformulation_errors)
 from .student import Pass, Student
 from .teacher import Teacher
 
 __all__ = ["Hierarchy", "Teacher", "Student", "Pass", "EventAverages", "event_averages", "condition_on",
+           "marginalized", "MatrixForm", "matrix_form", "assumption_gaps", "reformulation_errors",
            "batchnorm", "plotting", "reproducible"]
 __version__ = "0.1.0"
 

@@ -113,3 +113,267 @@ def event_averages(student: Student, teacher: Teacher, X: np.ndarray | None = No
         D[a], _ = condition_on(run.gate[a], z[a], p, m)
         G[a], _ = condition_on(run.g[a], z[a], p, m)
     return EventAverages(F=F, D=D, G=G, prior=prior, run=run)
+
+
+# --------------------------------------------------------------------------- Theorem 1
+def marginalized(values: np.ndarray, X: np.ndarray, p: np.ndarray, positions) -> np.ndarray:
+    """Marginalized quantity ``E_{x_{-k} | x_k}[values(x)]``, evaluated at every sample (Theorem 1).
+
+    Averages over everything outside the input positions ``positions`` (a
+    receptive field's span), conditioning on their content ``x_k``.
+
+    Parameters
+    ----------
+    values : ndarray, shape (N, n)
+        Per-sample quantity, e.g. ``run.g[a]``.
+    X : ndarray of int, shape (N, n_inputs)
+        Inputs (usually the whole enumerated input space).
+    p : ndarray, shape (N,)
+        Their probabilities.
+    positions : sequence of int
+        The conditioning field's input positions.
+
+    Returns
+    -------
+    ndarray, shape (N, n)
+        Row i is ``E[values | x_positions = X[i, positions]]``.
+    """
+    X = np.asarray(X)
+    positions = list(positions)
+    if X.ndim != 2 or not positions or min(positions) < 0 or max(positions) >= X.shape[1]:
+        raise ValueError(f"positions {positions} must index the columns of X (shape {X.shape})")
+    _, code = np.unique(X[:, positions], axis=0, return_inverse=True)
+    code = code.reshape(-1)
+    cond, _ = condition_on(values, code, p, int(code.max()) + 1)
+    return cond[code]
+
+
+# --------------------------------------------------------------------------- Theorem 4
+@dataclass
+class MatrixForm:
+    """Result of the matrix form of Theorem 4 (all arrays float64).
+
+    Attributes
+    ----------
+    F, D : dict of str to ndarray, shape (m_α, n_α)
+        Event-level activations and gates, bottom-up from ``F_leaf = I``.
+    Gt : dict of str to ndarray, shape (m_α, n_α)
+        ``G̃_α = Λ_α G_α``, top-down from ``G_ω = D_ω ∘ I − F_ω``.
+    dW : dict of (β, α) to ndarray, shape (n_β, n_α)
+        ``ΔW_βα = (P_αβ F_β)ᵀ G̃_α``.
+    db : dict of str to ndarray, shape (n_α,)
+        ``Δb_α = 1ᵀ G̃_α`` (empty without biases).
+    P : dict of (α, β) to ndarray
+        The transitions used, ``P_αβ`` (exact or counted).
+    prior : dict of str to ndarray
+        The priors used, diagonals of ``Λ_α``.
+    loss : float
+        ``Σ_a P(z_ω = a) ||F_ω[a] − e_a||² / 2`` (the real loss when the teacher is lossless).
+    """
+
+    F: dict
+    D: dict
+    Gt: dict
+    dW: dict
+    db: dict
+    P: dict
+    prior: dict
+    loss: float
+
+    @property
+    def G(self) -> dict[str, np.ndarray]:
+        """``G_α = Λ_α^{-1} G̃_α`` (NaN rows for events of zero probability)."""
+        out = {}
+        for a, Gt in self.Gt.items():
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[a] = np.where(self.prior[a][:, None] > 0, Gt / self.prior[a][:, None], np.nan)
+        return out
+
+
+def matrix_form(teacher: Teacher, W: dict, b: dict | None = None, D: dict | None = None,
+                activation: str = "relu", X: np.ndarray | None = None, p: np.ndarray | None = None) -> MatrixForm:
+    """Forward, backward and update of a student written on the teacher's events (Theorem 4).
+
+    ::
+
+        F_α   = D_α ∘ ( Σ_{β∈ch(α)} P_αβ F_β W_βα + 1 b_αᵀ ),      F_leaf = I
+        G̃_β  = D_β ∘ Σ_{α∈pa(β)} P_αβᵀ G̃_α W_βαᵀ,                 G̃_ω = Λ_ω (D_ω ∘ I − F_ω)
+        ΔW_βα = (P_αβ F_β)ᵀ G̃_α,                                    Δb_α = 1ᵀ G̃_α
+
+    Exact for a lossless teacher (Theorem 3): it then reproduces the real
+    network's event averages, gradients and updates. Works on overlapping
+    hierarchies (a child with several parents sums over them).
+
+    Parameters
+    ----------
+    teacher : Teacher
+        Supplies ``P_αβ = P(z_β | z_α)`` and ``Λ_α``.
+    W : dict of (β, α) to array, shape (n_β, n_α)
+        Student weights, e.g. ``student.get_weights()``.
+    b : dict of str to array, optional
+        Biases, e.g. ``student.get_biases()``.
+    D : dict of str to array (m_α, n_α), optional
+        Gates to use (e.g. a real network's ``event_averages(...).D``);
+        computed as ``1[raw F_α > 0]`` when omitted (ones for a linear student).
+    activation : {"relu", "linear"}
+    X, p : optional
+        Samples (and weights) to *count* ``P̂_αβ`` and ``Λ̂_α`` from instead of
+        the exact ones: one SGD step on the batch ``X`` is this with the
+        batch's own counts.
+
+    Returns
+    -------
+    MatrixForm
+    """
+    if not isinstance(teacher, Teacher):
+        raise TypeError(f"teacher must be a Teacher, got {type(teacher).__name__}")
+    if activation not in ("relu", "linear"):
+        raise ValueError(f"activation must be 'relu' or 'linear', got {activation!r}")
+    h = teacher.hierarchy
+    missing = set(h.edges) - set(W)
+    if missing:
+        raise ValueError(f"W has no weights for edges {sorted(missing)}")
+    extra = set(W) - set(h.edges)
+    if extra:
+        raise ValueError(f"W has weights for (child, parent) pairs that are not edges: {sorted(extra)}")
+    W = {e: np.asarray(w, dtype=np.float64) for e, w in W.items()}
+    n = {x: teacher.d for x in h.leaves}
+    for bb, a in h.edges:
+        w = W[(bb, a)]
+        if w.ndim != 2 or w.shape[0] != n.get(bb, w.shape[0]):
+            raise ValueError(f"W[{(bb, a)}] has shape {w.shape}; expected ({n.get(bb)}, n_{a})")
+        if a in n and w.shape[1] != n[a]:
+            raise ValueError(f"W[{(bb, a)}] has {w.shape[1]} columns but region {a!r} has {n[a]} nodes")
+        n[a] = w.shape[1]
+        if not np.isfinite(w).all():
+            raise ValueError(f"W[{(bb, a)}] contains NaN or inf")
+    top = h.top
+    if n[top] != teacher.m[top]:
+        raise ValueError(f"the top has {n[top]} nodes but the teacher has m_ω = {teacher.m[top]} classes")
+    P = {(a, bb): teacher.transition(a, bb, X, p) for bb, a in h.edges}
+    prior = {r: teacher.prior(r, X, p) for r in h.regions}
+    F = {x: np.eye(teacher.d) for x in h.leaves}
+    Dm = {x: np.ones((teacher.d, teacher.d)) for x in h.leaves}
+    for a in h.internal:
+        raw = sum(P[(a, bb)] @ F[bb] @ W[(bb, a)] for bb in h.children(a))
+        if b:
+            raw = raw + np.asarray(b[a], dtype=np.float64)[None, :]
+        if D is not None:
+            if D[a].shape != raw.shape:
+                raise ValueError(f"D[{a!r}] must have shape {raw.shape}, got {D[a].shape}")
+            Dm[a] = np.asarray(D[a], dtype=np.float64)
+        else:
+            Dm[a] = (raw > 0).astype(np.float64) if activation == "relu" else np.ones_like(raw)
+        F[a] = Dm[a] * raw
+    Gt = {top: prior[top][:, None] * (Dm[top] * np.eye(teacher.m[top]) - F[top])}
+    for bb in reversed(h.internal[:-1]):
+        Gt[bb] = Dm[bb] * sum(P[(a, bb)].T @ Gt[a] @ W[(bb, a)].T for a in h.parents(bb))
+    dW = {(bb, a): (P[(a, bb)] @ F[bb]).T @ Gt[a] for bb, a in h.edges}
+    db = {a: Gt[a].sum(0) for a in h.internal} if b else {}
+    loss = 0.5 * float(prior[top] @ ((F[top] - np.eye(teacher.m[top])) ** 2).sum(1))
+    return MatrixForm(F=F, D=Dm, Gt=Gt, dW=dW, db=db, P=P, prior=prior, loss=loss)
+
+
+# --------------------------------------------------------------------------- Theorem 2 diagnostics
+def _tv_gap(z_cond, z_full, code, p, sizes):
+    """Σ_{c} P(c) TV( P(code | c), P(code | z_cond) ) with c = (z_cond, z_full)."""
+    m1, m2, k = sizes
+    J = np.zeros((m1, m2, k))
+    np.add.at(J, (z_cond, z_full, code), p)
+    pc = J.sum(2, keepdims=True)
+    cond_full = np.divide(J, pc, out=np.zeros_like(J), where=pc > 0)
+    J1 = J.sum(1, keepdims=True)
+    p1 = J1.sum(2, keepdims=True)
+    cond_one = np.divide(J1, p1, out=np.zeros_like(J1), where=p1 > 0)
+    return float((pc[..., 0] * 0.5 * np.abs(cond_full - cond_one).sum(2)).sum())
+
+
+def _rel(err, ref) -> float:
+    return float(np.linalg.norm(np.nan_to_num(err)) / max(np.linalg.norm(np.nan_to_num(ref)), 1e-300))
+
+
+def reformulation_errors(student: Student, teacher: Teacher) -> dict[str, dict[str, float]]:
+    """Relative error of Theorem 2's two equations at every region, on the real network's event averages.
+
+    ``forward`` compares ``F_α`` with ``D_α ∘ Σ_β P_αβ F_β W_βα`` (+ bias);
+    ``backward`` compares ``G_β`` with ``D_β ∘ Σ_α P(z_α|z_β) G_α W_βαᵀ``
+    (not defined at the top). Both are relative Frobenius errors over events
+    of positive probability; both are 0 for a lossless teacher (Theorem 3).
+
+    Returns
+    -------
+    dict mapping each internal region to ``{"forward": e, "backward": e}``.
+    """
+    if student.batchnorm:
+        raise ValueError("Theorem 2 is stated for students without Batch Norm")
+    ea = event_averages(student, teacher)
+    h = teacher.hierarchy
+    W, biases = student.get_weights(), student.get_biases()
+    F, G = ({r: np.nan_to_num(M[r]) for r in M} for M in (ea.F, ea.G))
+    out = {}
+    for a in h.internal:
+        fwd = sum(teacher.transition(a, c) @ F[c] @ W[(c, a)] for c in h.children(a))
+        if biases:
+            fwd = fwd + biases[a]
+        out[a] = {"forward": _rel(F[a] - ea.D[a] * fwd, F[a])}
+        if a != h.top:
+            back = sum(teacher.transition(a, a2) @ G[a2] @ W[(a, a2)].T for a2 in h.parents(a))
+            out[a]["backward"] = _rel(G[a] - ea.D[a] * back, G[a])
+    return out
+
+
+def assumption_gaps(student: Student, teacher: Teacher) -> dict[tuple[str, str], dict[str, float]]:
+    """How far each of Theorem 2's three assumptions is from holding, per edge (β, α).
+
+    All numbers are 0 exactly when the assumption holds (on the support of P(x)):
+
+    * ``focus``: ``E_{z_α,z_β} TV(P(x_β | z_α, z_β), P(x_β | z_β))`` — focus of knowledge;
+    * ``broadness``: ``E_{z_α,z_β} TV(P(x_α | z_α, z_β), P(x_α | z_α))`` — broadness of knowledge;
+    * ``decorrelation_f`` and ``decorrelation_g`` (β not a leaf): mean over the
+      nodes k of β of ``E_{z_β} |Cov(f'_k, f^raw_k | z_β)|`` and the same with
+      ``g^raw_k = Σ_j w_jk g_j`` — decorrelation.
+
+    TV is the total-variation distance between distributions of the field's
+    content ``x``.
+
+    Parameters
+    ----------
+    student : Student (without Batch Norm)
+    teacher : Teacher (small enough to enumerate)
+
+    Returns
+    -------
+    dict mapping each edge ``(β, α)`` to a dict of the numbers above.
+    """
+    if student.batchnorm:
+        raise ValueError("Theorem 2 is stated for students without Batch Norm")
+    h = teacher.hierarchy
+    X, p = teacher.enumerate()
+    z = teacher.events(X)
+    run = student.run(X, z[h.top], p)
+    W, biases = student.get_weights(), student.get_biases()
+    d = teacher.d
+
+    def content(region):
+        span = list(h.span(region))
+        return X[:, span] @ (d ** np.arange(len(span) - 1, -1, -1)), d ** len(span)
+
+    def cov_gap(gate, other, zb, m):
+        e_gx, _ = condition_on(gate * other, zb, p, m)
+        e_g, prior = condition_on(gate, zb, p, m)
+        e_x, _ = condition_on(other, zb, p, m)
+        return float((prior @ np.abs(np.nan_to_num(e_gx - e_g * e_x))).mean())
+
+    out = {}
+    for bb, a in h.edges:
+        xb, kb = content(bb)
+        xa, ka = content(a)
+        gaps = {"focus": _tv_gap(z[bb], z[a], xb, p, (teacher.m[bb], teacher.m[a], kb)),
+                "broadness": _tv_gap(z[a], z[bb], xa, p, (teacher.m[a], teacher.m[bb], ka))}
+        if not h.is_leaf(bb):
+            raw = sum(run.f[c] @ W[(c, bb)] for c in h.children(bb)) + (biases[bb] if biases else 0.0)
+            graw = sum(run.g[a2] @ W[(bb, a2)].T for a2 in h.parents(bb))
+            gaps["decorrelation_f"] = cov_gap(run.gate[bb], raw, z[bb], teacher.m[bb])
+            gaps["decorrelation_g"] = cov_gap(run.gate[bb], graw, z[bb], teacher.m[bb])
+        out[(bb, a)] = gaps
+    return out
