@@ -7,13 +7,18 @@ import numpy as np
 from .hierarchy import Hierarchy
 
 
-def draw_hierarchy(h: Hierarchy, ax=None, title: str | None = None, labels: bool = True):
+def draw_hierarchy(h: Hierarchy, ax=None, title: str | None = None, labels: bool = True,
+                   highlight: str | None = None):
     """Draw a receptive-field hierarchy: top ω at the top, one row per layer, leaves at the bottom.
 
     Each region sits above the centre of the input positions it covers;
     edges join each region to its children (a child with several parents —
-    overlapping fields — has several edges up).
+    overlapping fields — has several edges up). ``highlight`` marks one
+    region and the input positions it covers in red.
     """
+    marked = set()
+    if highlight is not None:
+        marked = {highlight} | {f"x{i}" for i in h.span(highlight)}
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3))
     pos = {a: (float(np.mean(h.span(a))), -h.layer(a)) for a in h.regions}
@@ -22,8 +27,8 @@ def draw_hierarchy(h: Hierarchy, ax=None, title: str | None = None, labels: bool
         ax.plot([x0, x1], [y0, y1], color="0.6", lw=1, zorder=1)
     for a, (x, y) in pos.items():
         leaf = h.is_leaf(a)
-        ax.scatter([x], [y], s=220 if not leaf else 120, zorder=2,
-                   color="tab:orange" if a == h.top else ("tab:blue" if not leaf else "0.3"))
+        color = "tab:red" if a in marked else ("tab:orange" if a == h.top else ("tab:blue" if not leaf else "0.3"))
+        ax.scatter([x], [y], s=220 if not leaf else 120, zorder=2, color=color)
         if labels:
             name = "ω" if a == h.top else a
             ax.annotate(name, (x, y), textcoords="offset points", xytext=(0, 9 if not leaf else -14),

@@ -329,9 +329,12 @@ def assumption_gaps(student: Student, teacher: Teacher) -> dict[tuple[str, str],
 
     * ``focus``: ``E_{z_α,z_β} TV(P(x_β | z_α, z_β), P(x_β | z_β))`` — focus of knowledge;
     * ``broadness``: ``E_{z_α,z_β} TV(P(x_α | z_α, z_β), P(x_α | z_α))`` — broadness of knowledge;
-    * ``decorrelation_f`` and ``decorrelation_g`` (β not a leaf): mean over the
-      nodes k of β of ``E_{z_β} |Cov(f'_k, f^raw_k | z_β)|`` and the same with
-      ``g^raw_k = Σ_j w_jk g_j`` — decorrelation.
+    * ``decorrelation_f``: mean over the nodes j of the parent α of
+      ``E_{z_α} |Cov(f'_j, f^raw_j | z_α)|`` (``f^raw_j``: the pre-gate
+      activation), what the forward line needs to factor the gate out;
+    * ``decorrelation_g`` (β not a leaf): mean over the nodes k of the child β
+      of ``E_{z_β} |Cov(f'_k, g^raw_k | z_β)|`` with ``g^raw_k = Σ_j w_jk g_j``,
+      what the backward line needs.
 
     TV is the total-variation distance between distributions of the field's
     content ``x``.
@@ -370,10 +373,10 @@ def assumption_gaps(student: Student, teacher: Teacher) -> dict[tuple[str, str],
         xa, ka = content(a)
         gaps = {"focus": _tv_gap(z[bb], z[a], xb, p, (teacher.m[bb], teacher.m[a], kb)),
                 "broadness": _tv_gap(z[a], z[bb], xa, p, (teacher.m[a], teacher.m[bb], ka))}
+        raw = sum(run.f[c] @ W[(c, a)] for c in h.children(a)) + (biases[a] if biases else 0.0)
+        gaps["decorrelation_f"] = cov_gap(run.gate[a], raw, z[a], teacher.m[a])
         if not h.is_leaf(bb):
-            raw = sum(run.f[c] @ W[(c, bb)] for c in h.children(bb)) + (biases[bb] if biases else 0.0)
             graw = sum(run.g[a2] @ W[(bb, a2)].T for a2 in h.parents(bb))
-            gaps["decorrelation_f"] = cov_gap(run.gate[bb], raw, z[bb], teacher.m[bb])
             gaps["decorrelation_g"] = cov_gap(run.gate[bb], graw, z[bb], teacher.m[bb])
         out[(bb, a)] = gaps
     return out
