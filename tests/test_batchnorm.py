@@ -69,3 +69,51 @@ def test_bn_bad_input():
         bn_forward(np.zeros((1, 3)))
     with pytest.raises(ValueError, match="eps"):
         bn_forward(np.arange(3.0), eps=-1)
+
+
+@given(st.integers(3, 10), st.integers(1, 3), st.integers(0, 10 ** 6), st.sampled_from([0.0, 1e-3]))
+def test_weighted_bn_backward_matches_autograd(N, n, seed, eps):
+    """With weights p, gradients are expressed under <,>_p: g_i = (1/p_i) ∂L/∂u_i."""
+    rng = np.random.default_rng(seed)
+    f, g = rng.normal(size=(N, n)), rng.normal(size=(N, n))
+    p = rng.dirichlet(np.ones(N))
+    c1 = rng.normal(size=n)
+    ft = torch.tensor(f, requires_grad=True)
+    u = bn_forward(ft, torch.tensor(c1), 0.0, p=torch.tensor(p), eps=eps)
+    (torch.tensor(p)[:, None] * u * torch.tensor(g)).sum().backward()  # L = <u, g>_p
+    assert np.allclose(bn_backward(f, g, c1=c1, p=p, eps=eps), ft.grad.numpy() / p[:, None], atol=1e-9)
+
+
+@given(st.integers(4, 12), st.integers(2, 5), st.integers(1, 4), st.integers(0, 10 ** 6))
+def test_energy_is_conserved_to_second_order(N, d_in, n, seed):
+    """A linear layer feeding BN: w_j · Δw_j = 0, so ||w_j||² grows by exactly η²||Δw_j||² (PAPER.md §4)."""
+    rng = np.random.default_rng(seed)
+    X, W = rng.normal(size=(N, d_in)), rng.normal(size=(d_in, n))
+    g_bn = rng.normal(size=(N, n))  # any gradient arriving at the BN output
+    dW = -X.T @ bn_backward(X @ W, g_bn)  # descent direction
+    assert np.allclose((W * dW).sum(0), 0, atol=1e-9)
+    eta = 0.1
+    assert np.allclose(((W + eta * dW) ** 2).sum(0), (W ** 2).sum(0) + eta ** 2 * (dW ** 2).sum(0))
+
+
+def test_student_bn_layer_agrees_with_module():
+    from tiant_lib import Hierarchy, Student, Teacher
+
+    h = Hierarchy.conv(5, 3, 2)
+    t = Teacher.lossless(h, px=np.random.default_rng(0).dirichlet(np.ones(2), size=5))
+    s = Student.for_teacher(t, n=4, seed=0, batchnorm=True, eps=1e-5, bias=True)
+    with torch.no_grad():
+        for i, c in enumerate(s._c1):
+            c.copy_(torch.linspace(0.5, 2.0, len(c)))
+    X, p = t.enumerate()
+    run = s.run(X, t.labels(X), p)
+    W = s.get_weights()
+    for a in s.bn_regions:
+        lin = sum(run.f[b] @ W[(b, a)] for b in h.children(a)) + s.get_biases()[a]
+        c1 = np.linspace(0.5, 2.0, s.n[a])
+        u = bn_forward(lin, c1=c1, p=p, eps=1e-5)
+        assert np.allclose(run.f[a], np.maximum(u, 0))
+        g_out = run.gate[a] * sum(run.g[par] @ W[(a, par)].T for par in h.parents(a))
+        assert np.allclose(run.g[a], bn_backward(lin, g_out, c1=c1, p=p, eps=1e-5), atol=1e-10)
+        dc1, dc0 = bn_param_grads(lin, g_out, p=p, eps=1e-5)
+        assert np.allclose(run.dc1[a], dc1) and np.allclose(run.dc0[a], dc0)
