@@ -60,3 +60,11 @@ def test_bad_types_and_regions():
         Hierarchy.conv(6, 3, 2)
     with pytest.raises(ValueError, match="stride"):
         Hierarchy.conv(6, 2, 3)
+
+
+def test_blocks():
+    h = Hierarchy.blocks([3, 2, 1])
+    assert h.children("omega") == ("L1[0:3]", "L1[3:5]", "x5")
+    assert h.span("L1[3:5]") == (3, 4) and h.n_inputs == 6
+    with pytest.raises(ValueError, match="sizes"):
+        Hierarchy.blocks([2, 0])

@@ -152,6 +152,28 @@ class Hierarchy:
         return cls(children)
 
     @classmethod
+    def blocks(cls, sizes: Sequence[int]) -> "Hierarchy":
+        """Two-level tree: the top ω over consecutive blocks of input positions of the given sizes.
+
+        ``blocks([3, 2])`` has fields ``"L1[0:3]"`` and ``"L1[3:5]"`` under ω
+        (a block of size 1 is the leaf itself).
+        """
+        sizes = list(sizes)
+        if not sizes or not all(isinstance(s, int) and s >= 1 for s in sizes):
+            raise ValueError(f"sizes must be a non-empty list of positive ints, got {sizes}")
+        children: dict[str, list[str]] = {TOP: []}
+        start = 0
+        for s in sizes:
+            if s == 1:
+                children[TOP].append(_leaf(start))
+            else:
+                name = f"L1[{start}:{start + s}]"
+                children[name] = [_leaf(i) for i in range(start, start + s)]
+                children[TOP].append(name)
+            start += s
+        return cls(children)
+
+    @classmethod
     def conv(cls, n_inputs: int, kernel: int, stride: int) -> "Hierarchy":
         """Overlapping, convolution-like receptive fields over a 1-D input.
 
