@@ -14,7 +14,7 @@ import random
 import numpy as np
 import torch
 
-from . import batchnorm, plotting
+from . import batchnorm, capacity, disentangle, plotting
 from .hierarchy import Hierarchy
 from .reformulation import (EventAverages, MatrixForm, assumption_gaps, condition_on, event_averages,
                             marginalized, matrix_form, reformulation_errors)
@@ -23,7 +23,7 @@ from .teacher import Teacher
 
 __all__ = ["Hierarchy", "Teacher", "Student", "Pass", "EventAverages", "event_averages", "condition_on",
            "marginalized", "MatrixForm", "matrix_form", "assumption_gaps", "reformulation_errors",
-           "batchnorm", "plotting", "reproducible"]
+           "batchnorm", "capacity", "disentangle", "plotting", "reproducible"]
 __version__ = "0.1.0"
 
 

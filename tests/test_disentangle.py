@@ -1,0 +1,110 @@
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tiant_lib.batchnorm import bn_forward
+from tiant_lib.disentangle import (centred, disentangled_columns, disentanglement_gap, factor_marginals, is_disentangled,
+                                   is_separable, kron, kron_transition, product_prior, random_blocks,
+                                   separability_gap, separable_weights)
+
+
+@st.composite
+def instances(draw):
+    """A random partition of n_b child factors into n_a non-empty groups, with a seed."""
+    n_b = draw(st.integers(2, 5))
+    n_a = draw(st.integers(1, n_b))
+    seed = draw(st.integers(0, 10 ** 6))
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(n_b)
+    cuts = np.sort(rng.choice(np.arange(1, n_b), size=n_a - 1, replace=False)) if n_a > 1 else []
+    groups = [sorted(g.tolist()) for g in np.split(perm, cuts)]
+    return n_b, groups, seed
+
+
+def _setup(n_b, groups, seed):
+    rng = np.random.default_rng(seed)
+    P = kron_transition(random_blocks(groups, seed), groups)
+    F_b = disentangled_columns([rng.normal(size=2) for _ in range(n_b)])
+    W = separable_weights(groups, n_b, seed + 1)
+    marg = [np.array([q, 1 - q]) for q in rng.uniform(0.2, 0.8, size=len(groups))]
+    return rng, P, F_b, W, marg
+
+
+def test_kron_transition_factorises_entrywise():
+    groups = [[0, 2], [1], [3]]
+    B = random_blocks(groups, seed=0)
+    P = kron_transition(B, groups)
+    for a in range(8):
+        za = [(a >> (2 - i)) & 1 for i in range(3)]
+        for b in range(16):
+            zb = [(b >> (3 - k)) & 1 for k in range(4)]
+            val = np.prod([B[i][za[i], int("".join(str(zb[k]) for k in g), 2)] for i, g in enumerate(groups)])
+            assert np.isclose(P[a, b], val)
+    assert np.allclose(kron_transition(B[:1] + B[1:], None), np.kron(np.kron(B[0], B[1]), B[2]))
+
+
+@given(instances())
+def test_theorem8_forward(inst):
+    n_b, groups, seed = inst
+    rng, P, F_b, W, _ = _setup(n_b, groups, seed)
+    raw = P @ F_b @ W
+    assert is_disentangled(F_b, n_b) and is_separable(W, groups)
+    assert is_disentangled(raw)                                  # linear
+    assert is_disentangled(np.maximum(raw, 0))                   # ReLU (Lemma 1)
+    prior = product_prior([np.array([q, 1 - q]) for q in rng.uniform(0.2, 0.8, size=len(groups))])
+    if np.all(raw.std(0) > 1e-9):
+        assert is_disentangled(bn_forward(raw, 1.5, 0.3, p=prior))  # BN (Lemma 1)
+
+
+@given(instances())
+def test_theorem8_needs_each_premise(inst):
+    n_b, groups, seed = inst
+    rng, P, F_b, W, _ = _setup(n_b, groups, seed)
+    if len(groups) < 2:
+        return  # with one parent factor every column is trivially "disentangled"
+    dense = rng.normal(size=W.shape)
+    assert disentanglement_gap(P @ F_b @ dense) > 1e-3          # non-separable W
+    tangled = rng.dirichlet(np.ones(P.shape[1]), size=P.shape[0])
+    assert disentanglement_gap(tangled @ F_b @ W) > 1e-3         # P does not factorise
+
+
+@given(instances())
+def test_theorem9_update_separable_with_centring(inst):
+    n_b, groups, seed = inst
+    rng, P, F_b, W, marg = _setup(n_b, groups, seed)
+    prior = product_prior(marg)
+    Gt = disentangled_columns([rng.normal(size=2) for _ in groups], marg)
+    assert is_disentangled(Gt, marginals=marg)
+    Gc = centred(Gt, prior)
+    assert np.allclose(Gc.sum(0), 0) and is_disentangled(Gc, marginals=marg)
+    assert is_separable((P @ F_b).T @ Gc, groups, atol=1e-10)
+    if len(groups) >= 2:
+        assert separability_gap((P @ F_b).T @ Gt, groups) > 1e-4    # not centred: not separable
+
+
+def test_helpers_and_marginals():
+    m = [np.array([0.3, 0.7]), np.array([0.6, 0.4])]
+    prior = product_prior(m)
+    assert all(np.allclose(a, b) for a, b in zip(factor_marginals(prior), m))
+    assert np.allclose(kron(np.ones(2), np.array([1.0, 2.0])), [1, 2, 1, 2])
+    G = disentangled_columns([np.array([1.0, -1.0]), np.array([2.0, 0.5])], m)
+    assert disentanglement_gap(G, m) < 1e-12 and disentanglement_gap(G) > 1e-3
+
+
+@pytest.mark.parametrize("call, msg", [
+    (lambda: kron_transition([np.ones((3, 2)) / 2]), "2 rows"),
+    (lambda: kron_transition([np.ones((2, 3)) / 3]), "2\\*\\*n"),
+    (lambda: kron_transition([np.array([[1.0, 0.5], [0.5, 0.5]])]), "row-stochastic"),
+    (lambda: kron_transition([np.eye(2), np.eye(2)], [[0], [0]]), "disjoint"),
+    (lambda: disentanglement_gap(np.ones((4, 3))), "one column per factor"),
+    (lambda: disentanglement_gap(np.ones((3, 1))), "2\\*\\*n"),
+    (lambda: separability_gap(np.ones((3, 2)), [[0]]), "one group per parent"),
+    (lambda: separable_weights([[0], [2]], 3, 0), "partition"),
+    (lambda: product_prior([np.array([0.5, 0.6])]), "probability"),
+    (lambda: is_disentangled(np.ones((4, 2)), n_factors=3), "shape"),
+    (lambda: centred(np.ones((4, 2)), np.ones(3)), "prior"),
+])
+def test_bad_input(call, msg):
+    with pytest.raises(ValueError, match=msg):
+        call()
