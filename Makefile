@@ -12,7 +12,7 @@ export OPENBLAS_NUM_THREADS := 1
 export PYTHONHASHSEED := 0
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: book test unit nbval build-check execute clean
+.PHONY: book test execute timings clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,15 +24,20 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 book: $(VENV)/.installed
 	$(VENV)/bin/jupyter-book build . --keep-going
 
-## test: unit tests + notebook guards + nbval over every chapter, then a warnings-as-errors build.
+## test: warnings-as-errors book build (executes every chapter), then unit tests + notebook guards +
+##       nbval over every chapter + checks of the built HTML (Chromium screenshots when installed).
 test: $(VENV)/.installed
-	$(PY) -m pytest --nbval --current-env --sanitize-with tests/nbval_sanitize.cfg tests chapters
 	rm -rf _build
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
+	$(PY) -m pytest --nbval --current-env --sanitize-with tests/nbval_sanitize.cfg tests chapters
 
 ## execute: re-run every chapter in place (after editing one), storing fresh outputs.
 execute: $(VENV)/.installed
 	for nb in chapters/*.ipynb; do $(VENV)/bin/jupyter execute --inplace --timeout=300 "$$nb" || exit 1; done
+
+## timings: measure every chapter (time, memory) and rewrite the README timing table.
+timings: $(VENV)/.installed
+	$(PY) scripts/timings.py
 
 clean:
 	rm -rf _build $(VENV)

@@ -71,3 +71,10 @@ def test_colab_install_url_matches_config():
     for nb in CHAPTERS:
         src = "".join(_code_cells(nb)[0]["source"])
         assert f"git+{url}" in src, f"{nb.name}: first cell must install tiant_lib from git+{url} when missing"
+
+
+def test_readme_timing_table_lists_every_chapter():
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("<!-- timings:start -->")[1].split("<!-- timings:end -->")[0]
+    listed = set(re.findall(r"^\| (\d\d_\w+) \|", table, re.M))
+    assert listed == {nb.stem for nb in CHAPTERS}, "README timing table out of sync: run `make timings`"

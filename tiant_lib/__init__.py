@@ -1,10 +1,12 @@
 """tiant_lib: executable companion to Tian, "A theoretical framework for deep and
 locally connected ReLU network" (arXiv:1809.10829).
 
-Modules follow the paper: :mod:`hierarchy` (receptive fields), :mod:`teacher`
-(summarization teacher), :mod:`student` (locally connected ReLU student),
-:mod:`reformulation` (event-level quantities, Theorems 1–4) and
-:mod:`batchnorm` (Theorem 5).
+Modules follow the paper: :mod:`tiant_lib.hierarchy` (receptive fields),
+:mod:`tiant_lib.teacher` (summarization teacher), :mod:`tiant_lib.student`
+(locally connected ReLU student), :mod:`tiant_lib.reformulation` (event-level
+quantities, Theorems 1–4), :mod:`tiant_lib.batchnorm` (Theorem 5),
+:mod:`tiant_lib.capacity` (Theorems 6–7) and :mod:`tiant_lib.disentangle`
+(Theorems 8–9).
 """
 from __future__ import annotations
 

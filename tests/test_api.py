@@ -1,0 +1,44 @@
+"""Every public name of tiant_lib is documented and appears on the API page."""
+import importlib
+import inspect
+import pathlib
+import re
+
+import pytest
+
+import tiant_lib
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+API = (ROOT / "chapters" / "api.md").read_text()
+MODULES = sorted(p.stem for p in (ROOT / "tiant_lib").glob("*.py") if p.stem != "__init__")
+
+
+def _public(module):
+    for name, obj in vars(module).items():
+        if name.startswith("_") or getattr(obj, "__module__", None) != module.__name__:
+            continue
+        if inspect.isfunction(obj) or inspect.isclass(obj):
+            yield name, obj
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_module_is_on_the_api_page(name):
+    assert re.search(rf"\.\. automodule:: tiant_lib\.{name}\n\s+:members:", API), (
+        f"chapters/api.md has no '.. automodule:: tiant_lib.{name}' with :members:")
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_every_public_name_has_a_docstring(name):
+    module = importlib.import_module(f"tiant_lib.{name}")
+    assert module.__doc__, f"tiant_lib.{name} has no module docstring"
+    for obj_name, obj in _public(module):
+        assert inspect.getdoc(obj), f"tiant_lib.{name}.{obj_name} has no docstring"
+        if inspect.isclass(obj):
+            for meth, fn in vars(obj).items():
+                if not meth.startswith("_") and callable(fn):
+                    assert inspect.getdoc(fn), f"tiant_lib.{name}.{obj_name}.{meth} has no docstring"
+
+
+def test_top_level_exports_exist():
+    for name in tiant_lib.__all__:
+        assert hasattr(tiant_lib, name), name
