@@ -167,3 +167,19 @@ def test_theorem1_marginalized_gradient(kind, a, b, seed):
 def test_marginalized_errors():
     with pytest.raises(ValueError, match="positions"):
         marginalized(np.zeros((4, 1)), np.zeros((4, 2), int), np.ones(4) / 4, [5])
+
+
+def test_selectivity_and_coverage():
+    from tiant_lib import event_coverage, selectivity
+
+    F = np.array([[1.0, 0.5, 0.0, 0.2],
+                  [0.0, 0.5, 0.0, 0.1],
+                  [0.0, 0.5, 0.0, 0.0]])
+    s = selectivity(F)
+    assert np.isclose(s[0], 1.0) and np.isclose(s[1], 0.0) and np.isnan(s[2]) and 0 < s[3] < 1
+    assert event_coverage(F).tolist() == [True, False, False]
+    assert event_coverage(np.eye(3)).all()
+    with pytest.raises(ValueError, match="non-negative"):
+        selectivity(-np.ones((2, 2)))
+    with pytest.raises(ValueError, match="m >= 2"):
+        event_coverage(np.ones((1, 3)))

@@ -115,3 +115,27 @@ def test_random_hierarchy_helper_shapes():
     h = random_hierarchy("conv", 2, 1)
     s = Student(h, 2, 3)
     assert s(np.zeros((4, h.n_inputs), int)).shape == (4, 3)
+
+
+def test_fit_full_batch_equals_gd_steps():
+    h, t, s, X, p = _setup()
+    s2 = Student.for_teacher(t, seed=0)
+    y = t.labels(X)
+    hist = s.fit(X, y, steps=5, lr=0.3, p=p)
+    for k in range(5):
+        assert np.isclose(s2.gd_step(X, y, lr=0.3, p=p).loss, hist[k])
+    assert all(np.allclose(s.get_weights()[e], s2.get_weights()[e]) for e in s.get_weights())
+
+
+def test_fit_minibatches_are_seeded_and_errors():
+    h, t, s, X, p = _setup()
+    y = t.labels(X)
+    a = Student.for_teacher(t, seed=1).fit(X, y, steps=4, lr=0.1, batch_size=3, seed=5)
+    b = Student.for_teacher(t, seed=1).fit(X, y, steps=4, lr=0.1, batch_size=3, seed=5)
+    assert np.array_equal(a, b)
+    with pytest.raises(ValueError, match="steps"):
+        s.fit(X, y, steps=0, lr=0.1)
+    with pytest.raises(ValueError, match="optimizer"):
+        s.fit(X, y, steps=1, lr=0.1, optimizer="rmsprop")
+    with pytest.raises(ValueError, match="batch_size"):
+        s.fit(X, y, steps=1, lr=0.1, batch_size=0)

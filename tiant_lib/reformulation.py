@@ -380,3 +380,55 @@ def assumption_gaps(student: Student, teacher: Teacher) -> dict[tuple[str, str],
             gaps["decorrelation_g"] = cov_gap(run.gate[bb], graw, z[bb], teacher.m[bb])
         out[(bb, a)] = gaps
     return out
+
+
+# --------------------------------------------------------------------------- §8: does the student mimic the teacher?
+def selectivity(F: np.ndarray) -> np.ndarray:
+    """How concentrated each node's response is on one teacher event (talk slides, "long-term goal").
+
+    For node j with non-negative event averages ``F[:, j]`` (a ReLU student's
+    ``F_α``), the score is ``(max_a F[a, j] / Σ_a F[a, j] − 1/m) / (1 − 1/m)``:
+    1 when the node fires for a single event only (``f_j(z_α = a) > 0`` and
+    ``f_j(z_α ≠ a) = 0``), 0 when it responds equally to all ``m`` events.
+    NaN for a node that never fires (dead) and for zero-probability events.
+
+    Parameters
+    ----------
+    F : ndarray, shape (m, n)
+
+    Returns
+    -------
+    ndarray, shape (n,)
+    """
+    F = np.asarray(F, dtype=np.float64)
+    if F.ndim != 2 or F.shape[0] < 2:
+        raise ValueError(f"F must be an m × n matrix with m >= 2 events, got shape {F.shape}")
+    F = np.nan_to_num(F)
+    if (F < -1e-12).any():
+        raise ValueError("selectivity needs non-negative activations (a ReLU student's F)")
+    m = F.shape[0]
+    total = F.sum(axis=0)
+    alive = total > 1e-12
+    conc = np.divide(F.max(axis=0), total, out=np.full(F.shape[1], np.nan), where=alive)
+    return (conc - 1.0 / m) / (1.0 - 1.0 / m)
+
+
+def event_coverage(F: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """For each teacher event a, whether some node responds to a clearly more than to any other event.
+
+    Node j *matches* event a when ``(F[a, j] − max_{a'≠a} F[a', j]) / max_a' F[a', j] > threshold``.
+
+    Returns
+    -------
+    ndarray of bool, shape (m,)
+    """
+    F = np.nan_to_num(np.asarray(F, dtype=np.float64))
+    if F.ndim != 2 or F.shape[0] < 2:
+        raise ValueError(f"F must be an m × n matrix with m >= 2 events, got shape {F.shape}")
+    peak = F.max(axis=0)
+    covered = np.zeros(F.shape[0], dtype=bool)
+    for a in range(F.shape[0]):
+        others = np.delete(F, a, axis=0).max(axis=0)
+        score = np.divide(F[a] - others, peak, out=np.full(F.shape[1], -np.inf), where=peak > 1e-12)
+        covered[a] = bool((score > threshold).any())
+    return covered

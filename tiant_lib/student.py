@@ -302,6 +302,74 @@ class Student(torch.nn.Module):
                 self._c0[i] += lr * torch.as_tensor(out.dc0[a], dtype=self.dtype, device=self.device)
         return out
 
+    def loss(self, X, y, p=None) -> torch.Tensor:
+        """The differentiable loss ``Σ_i p_i ||f_ω(x_i) − onehot(y_i)||² / 2`` on a batch (torch scalar)."""
+        Xt = self._check_X(X)
+        y = np.asarray(y)
+        top = self.hierarchy.top
+        if y.shape != (len(Xt),) or not np.issubdtype(y.dtype, np.integer):
+            raise ValueError(f"y must be an integer array of shape ({len(Xt)},), got {y.dtype} {y.shape}")
+        if len(y) and (y.min() < 0 or y.max() >= self.n[top]):
+            raise ValueError(f"labels must lie in 0..{self.n[top] - 1}")
+        pt = self._check_p(p, len(Xt))
+        f, _, _ = self._forward(Xt, pt)
+        target = tF.one_hot(torch.as_tensor(y, device=self.device), self.n[top]).to(self.dtype)
+        return 0.5 * (pt * ((f[top] - target) ** 2).sum(1)).sum()
+
+    def fit(self, X, y, steps: int, lr: float, p=None, batch_size: int | None = None,
+            optimizer: str = "sgd", seed: int = 0) -> np.ndarray:
+        """Train on ``(X, y)``: full-batch gradient descent, or SGD on seeded mini-batches.
+
+        Parameters
+        ----------
+        X, y, p
+            Training inputs, labels and (optional) sample weights.
+        steps : int
+            Number of parameter updates.
+        lr : float
+            Learning rate.
+        batch_size : int, optional
+            ``None``: every step uses the whole set (gradient descent).
+            Otherwise each step draws ``batch_size`` samples with
+            probabilities ``p`` (uniform by default) — SGD, which the matrix
+            form sees as a step with a counted ``P̂`` (Theorem 4).
+        optimizer : {"sgd", "adam"}
+        seed : int
+            Seed of the mini-batch draws.
+
+        Returns
+        -------
+        ndarray, shape (steps,)
+            The loss of each step's batch, before the update.
+        """
+        if not isinstance(steps, (int, np.integer)) or steps < 1:
+            raise ValueError(f"steps must be a positive int, got {steps!r}")
+        if not lr > 0:
+            raise ValueError(f"lr must be positive, got {lr}")
+        if optimizer not in ("sgd", "adam"):
+            raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
+        X, y = np.asarray(X), np.asarray(y)
+        N = len(X)
+        if batch_size is not None and not (isinstance(batch_size, (int, np.integer)) and 1 <= batch_size):
+            raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
+        pn = np.full(N, 1.0 / N) if p is None else np.asarray(p, dtype=np.float64)
+        self._check_p(pn, N)
+        opt = (torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam)(self.parameters(), lr=lr)
+        rng = np.random.default_rng(seed)
+        history = np.empty(steps)
+        for t in range(steps):
+            if batch_size is None:
+                Xb, yb, pb = X, y, pn
+            else:
+                idx = rng.choice(N, size=batch_size, p=pn)
+                Xb, yb, pb = X[idx], y[idx], None
+            opt.zero_grad()
+            loss = self.loss(Xb, yb, pb)
+            loss.backward()
+            opt.step()
+            history[t] = float(loss.detach())
+        return history
+
     def __repr__(self) -> str:
         widths = ", ".join(f"{a}: {self.n[a]}" for a in self.hierarchy.internal)
         return f"Student({self.activation}, batchnorm={self.batchnorm}, bias={bool(len(self._b))}, n={{{widths}}})"
