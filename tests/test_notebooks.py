@@ -78,3 +78,20 @@ def test_readme_timing_table_lists_every_chapter():
     table = readme.split("<!-- timings:start -->")[1].split("<!-- timings:end -->")[0]
     listed = set(re.findall(r"^\| (\d\d_\w+) \|", table, re.M))
     assert listed == {nb.stem for nb in CHAPTERS}, "README timing table out of sync: run `make timings`"
+
+
+@pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.name)
+def test_chapter_has_exercises_with_a_checked_solution(nb):
+    """At least two exercises; one solution (a premise changed) checks its prediction in a code cell."""
+    cells = json.loads(nb.read_text())["cells"]
+    md = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    assert len(re.findall(r"```\{exercise\}", md)) >= 2, f"{nb.name}: fewer than two exercises"
+    kinds = ["code" if c["cell_type"] == "code" else
+             ("start" if "{solution-start}" in "".join(c["source"]) else
+              "end" if "{solution-end}" in "".join(c["source"]) else "md") for c in cells]
+    start = kinds.index("start") if "start" in kinds else None
+    assert start is not None, f"{nb.name}: no gated solution ({{solution-start}} ... {{solution-end}})"
+    end = kinds.index("end", start)
+    checked = [c for c in cells[start:end] if c["cell_type"] == "code" and re.search(r"^\s*assert\b",
+                                                                                    "".join(c["source"]), re.M)]
+    assert checked, f"{nb.name}: the gated solution has no code cell that asserts the predicted outcome"
