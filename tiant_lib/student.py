@@ -255,18 +255,7 @@ class Student(torch.nn.Module):
         -------
         Pass
         """
-        Xt = self._check_X(X)
-        N = len(Xt)
-        y = np.asarray(y)
-        top = self.hierarchy.top
-        if y.shape != (N,) or not np.issubdtype(y.dtype, np.integer):
-            raise ValueError(f"y must be an integer array of shape ({N},), got {y.dtype} {y.shape}")
-        if N and (y.min() < 0 or y.max() >= self.n[top]):
-            raise ValueError(f"labels must lie in 0..{self.n[top] - 1}")
-        pt = self._check_p(p, N)
-        f, gate, lin = self._forward(Xt, pt)
-        target = tF.one_hot(torch.as_tensor(y, device=self.device), self.n[top]).to(self.dtype)
-        loss = 0.5 * (pt * ((f[top] - target) ** 2).sum(1)).sum()
+        f, gate, lin, pt, loss = self._forward_loss(X, y, p)
         h = self.hierarchy
         leaves = [f[x] for x in h.leaves]
         lins = [lin[a] for a in h.internal]
@@ -304,17 +293,22 @@ class Student(torch.nn.Module):
 
     def loss(self, X, y, p=None) -> torch.Tensor:
         """The differentiable loss ``Σ_i p_i ||f_ω(x_i) − onehot(y_i)||² / 2`` on a batch (torch scalar)."""
+        return self._forward_loss(X, y, p)[-1]
+
+    def _forward_loss(self, X, y, p):
+        """Validated forward pass and loss: (f, gate, lin, p as a tensor, loss)."""
         Xt = self._check_X(X)
+        N = len(Xt)
         y = np.asarray(y)
         top = self.hierarchy.top
-        if y.shape != (len(Xt),) or not np.issubdtype(y.dtype, np.integer):
-            raise ValueError(f"y must be an integer array of shape ({len(Xt)},), got {y.dtype} {y.shape}")
-        if len(y) and (y.min() < 0 or y.max() >= self.n[top]):
+        if y.shape != (N,) or not np.issubdtype(y.dtype, np.integer):
+            raise ValueError(f"y must be an integer array of shape ({N},), got {y.dtype} {y.shape}")
+        if N and (y.min() < 0 or y.max() >= self.n[top]):
             raise ValueError(f"labels must lie in 0..{self.n[top] - 1}")
-        pt = self._check_p(p, len(Xt))
-        f, _, _ = self._forward(Xt, pt)
+        pt = self._check_p(p, N)
+        f, gate, lin = self._forward(Xt, pt)
         target = tF.one_hot(torch.as_tensor(y, device=self.device), self.n[top]).to(self.dtype)
-        return 0.5 * (pt * ((f[top] - target) ** 2).sum(1)).sum()
+        return f, gate, lin, pt, 0.5 * (pt * ((f[top] - target) ** 2).sum(1)).sum()
 
     def fit(self, X, y, steps: int, lr: float, p=None, batch_size: int | None = None,
             optimizer: str = "sgd", seed: int = 0) -> np.ndarray:
