@@ -5,6 +5,7 @@ Each chapter runs in a fresh kernel on a temporary copy (the stored outputs are
 not touched), under ``/usr/bin/time`` for the peak resident memory of the
 process tree (kernel included).
 """
+
 import pathlib
 import re
 import shutil
@@ -21,8 +22,21 @@ def measure(nb: pathlib.Path) -> tuple[float, float]:
         copy = pathlib.Path(tmp) / nb.name
         shutil.copy(nb, copy)
         jupyter = pathlib.Path(sys.executable).parent / "jupyter"
-        res = subprocess.run(["/usr/bin/time", "-f", "%e %M", str(jupyter), "execute", "--timeout=600", str(copy)],
-                             capture_output=True, text=True, check=True, cwd=ROOT)
+        res = subprocess.run(
+            [
+                "/usr/bin/time",
+                "-f",
+                "%e %M",
+                str(jupyter),
+                "execute",
+                "--timeout=600",
+                str(copy),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        )
     wall, kb = res.stderr.strip().splitlines()[-1].split()
     return float(wall), int(kb) / 1024
 

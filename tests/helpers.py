@@ -1,4 +1,5 @@
 """Shared helpers for the tests."""
+
 import tiant_lib
 
 

@@ -1,4 +1,5 @@
 """Every public name of tiant_lib is documented and appears on the API page."""
+
 import importlib
 import inspect
 import pathlib
@@ -10,7 +11,9 @@ import tiant_lib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 API = (ROOT / "chapters" / "api.md").read_text()
-MODULES = sorted(p.stem for p in (ROOT / "tiant_lib").glob("*.py") if p.stem != "__init__")
+MODULES = sorted(
+    p.stem for p in (ROOT / "tiant_lib").glob("*.py") if p.stem != "__init__"
+)
 
 
 def _public(module):
@@ -24,7 +27,8 @@ def _public(module):
 @pytest.mark.parametrize("name", MODULES)
 def test_module_is_on_the_api_page(name):
     assert re.search(rf"\.\. automodule:: tiant_lib\.{name}\n\s+:members:", API), (
-        f"chapters/api.md has no '.. automodule:: tiant_lib.{name}' with :members:")
+        f"chapters/api.md has no '.. automodule:: tiant_lib.{name}' with :members:"
+    )
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -36,7 +40,9 @@ def test_every_public_name_has_a_docstring(name):
         if inspect.isclass(obj):
             for meth, fn in vars(obj).items():
                 if not meth.startswith("_") and callable(fn):
-                    assert inspect.getdoc(fn), f"tiant_lib.{name}.{obj_name}.{meth} has no docstring"
+                    assert inspect.getdoc(fn), (
+                        f"tiant_lib.{name}.{obj_name}.{meth} has no docstring"
+                    )
 
 
 def test_top_level_exports_exist():

@@ -4,10 +4,15 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tiant_lib.batchnorm import bn_backward, bn_forward, bn_param_grads, complement_projector
+from tiant_lib.batchnorm import (
+    bn_backward,
+    bn_forward,
+    bn_param_grads,
+    complement_projector,
+)
 
 
-@given(st.integers(3, 12), st.integers(0, 10 ** 6), st.booleans())
+@given(st.integers(3, 12), st.integers(0, 10**6), st.booleans())
 def test_projector_properties(N, seed, weighted):
     rng = np.random.default_rng(seed)
     f = rng.normal(size=N)
@@ -20,18 +25,21 @@ def test_projector_properties(N, seed, weighted):
     assert np.isclose(np.trace(P), N - 2)
 
 
-@given(st.integers(3, 10), st.integers(1, 3), st.integers(0, 10 ** 6))
+@given(st.integers(3, 10), st.integers(1, 3), st.integers(0, 10**6))
 def test_bn_backward_matches_torch_autograd(N, n, seed):
     rng = np.random.default_rng(seed)
     f = rng.normal(size=(N, n))
     g = rng.normal(size=(N, n))
     c1, c0 = rng.normal(size=n), rng.normal(size=n)
     ft = torch.tensor(f, requires_grad=True)
-    out = torch.nn.functional.batch_norm(ft, None, None, torch.tensor(c1), torch.tensor(c0), training=True,
-                                         eps=1e-3)
+    out = torch.nn.functional.batch_norm(
+        ft, None, None, torch.tensor(c1), torch.tensor(c0), training=True, eps=1e-3
+    )
     (out * torch.tensor(g)).sum().backward()
     assert np.allclose(bn_backward(f, g, c1=c1, eps=1e-3), ft.grad.numpy(), atol=1e-10)
-    assert np.allclose(bn_forward(f, c1, c0, eps=1e-3), out.detach().numpy(), atol=1e-10)
+    assert np.allclose(
+        bn_forward(f, c1, c0, eps=1e-3), out.detach().numpy(), atol=1e-10
+    )
 
 
 def test_exact_projection_and_param_grads():
@@ -42,7 +50,9 @@ def test_exact_projection_and_param_grads():
     assert np.allclose(gf, 2.0 / sigma * complement_projector(f) @ g)
     assert abs(gf @ f) < 1e-12 and abs(gf.sum()) < 1e-12
     dc1, dc0 = bn_param_grads(f, g)
-    assert np.isclose(dc1 * 7, g @ ((f - f.mean()) / sigma)) and np.isclose(dc0 * 7, g.sum())
+    assert np.isclose(dc1 * 7, g @ ((f - f.mean()) / sigma)) and np.isclose(
+        dc0 * 7, g.sum()
+    )
 
 
 def test_weighted_projection():
@@ -51,7 +61,7 @@ def test_weighted_projection():
     gf = bn_backward(f, g, p=p)
     assert abs((p * gf) @ f) < 1e-12 and abs(p @ gf) < 1e-12
     out = bn_forward(f, p=p)
-    assert np.isclose(p @ out, 0) and np.isclose(p @ out ** 2, 1)
+    assert np.isclose(p @ out, 0) and np.isclose(p @ out**2, 1)
 
 
 def test_bn_bad_input():
@@ -71,7 +81,12 @@ def test_bn_bad_input():
         bn_forward(np.arange(3.0), eps=-1)
 
 
-@given(st.integers(3, 10), st.integers(1, 3), st.integers(0, 10 ** 6), st.sampled_from([0.0, 1e-3]))
+@given(
+    st.integers(3, 10),
+    st.integers(1, 3),
+    st.integers(0, 10**6),
+    st.sampled_from([0.0, 1e-3]),
+)
 def test_weighted_bn_backward_matches_autograd(N, n, seed, eps):
     """With weights p, gradients are expressed under <,>_p: g_i = (1/p_i) ∂L/∂u_i."""
     rng = np.random.default_rng(seed)
@@ -81,10 +96,12 @@ def test_weighted_bn_backward_matches_autograd(N, n, seed, eps):
     ft = torch.tensor(f, requires_grad=True)
     u = bn_forward(ft, torch.tensor(c1), 0.0, p=torch.tensor(p), eps=eps)
     (torch.tensor(p)[:, None] * u * torch.tensor(g)).sum().backward()  # L = <u, g>_p
-    assert np.allclose(bn_backward(f, g, c1=c1, p=p, eps=eps), ft.grad.numpy() / p[:, None], atol=1e-9)
+    assert np.allclose(
+        bn_backward(f, g, c1=c1, p=p, eps=eps), ft.grad.numpy() / p[:, None], atol=1e-9
+    )
 
 
-@given(st.integers(4, 12), st.integers(2, 5), st.integers(1, 4), st.integers(0, 10 ** 6))
+@given(st.integers(4, 12), st.integers(2, 5), st.integers(1, 4), st.integers(0, 10**6))
 def test_energy_is_conserved_to_second_order(N, d_in, n, seed):
     """A linear layer feeding BN: w_j · Δw_j = 0, so ||w_j||² grows by exactly η²||Δw_j||² (PAPER.md §4)."""
     rng = np.random.default_rng(seed)
@@ -93,7 +110,9 @@ def test_energy_is_conserved_to_second_order(N, d_in, n, seed):
     dW = -X.T @ bn_backward(X @ W, g_bn)  # descent direction
     assert np.allclose((W * dW).sum(0), 0, atol=1e-9)
     eta = 0.1
-    assert np.allclose(((W + eta * dW) ** 2).sum(0), (W ** 2).sum(0) + eta ** 2 * (dW ** 2).sum(0))
+    assert np.allclose(
+        ((W + eta * dW) ** 2).sum(0), (W**2).sum(0) + eta**2 * (dW**2).sum(0)
+    )
 
 
 def test_student_bn_layer_agrees_with_module():
@@ -114,6 +133,8 @@ def test_student_bn_layer_agrees_with_module():
         u = bn_forward(lin, c1=c1, p=p, eps=1e-5)
         assert np.allclose(run.f[a], np.maximum(u, 0))
         g_out = run.gate[a] * sum(run.g[par] @ W[(a, par)].T for par in h.parents(a))
-        assert np.allclose(run.g[a], bn_backward(lin, g_out, c1=c1, p=p, eps=1e-5), atol=1e-10)
+        assert np.allclose(
+            run.g[a], bn_backward(lin, g_out, c1=c1, p=p, eps=1e-5), atol=1e-10
+        )
         dc1, dc0 = bn_param_grads(lin, g_out, p=p, eps=1e-5)
         assert np.allclose(run.dc1[a], dc1) and np.allclose(run.dc0[a], dc0)

@@ -5,11 +5,18 @@ from hypothesis import strategies as st
 from scipy.spatial import ConvexHull
 
 from tiant_lib import Hierarchy, Teacher
-from tiant_lib.capacity import (hull_distance, is_all_vert, linear_loss_floor, relu_identity_weights,
-                                stacked_relu_weights, vert, vertex_mask)
+from tiant_lib.capacity import (
+    hull_distance,
+    is_all_vert,
+    linear_loss_floor,
+    relu_identity_weights,
+    stacked_relu_weights,
+    vert,
+    vertex_mask,
+)
 
 
-@given(st.integers(2, 4), st.integers(0, 10 ** 6), st.integers(0, 3))
+@given(st.integers(2, 4), st.integers(0, 10**6), st.integers(0, 3))
 def test_vertex_mask_agrees_with_qhull(dim, seed, n_dup):
     rng = np.random.default_rng(seed)
     pts = rng.normal(size=(dim + 6, dim))
@@ -18,11 +25,13 @@ def test_vertex_mask_agrees_with_qhull(dim, seed, n_dup):
     qhull[ConvexHull(pts).vertices] = True
     assert np.array_equal(vertex_mask(pts), qhull)
     assert not vertex_mask(pts)[-1]
-    if n_dup:  # a duplicated row is not a vertex (it is a convex combination of its copy)
+    if (
+        n_dup
+    ):  # a duplicated row is not a vertex (it is a convex combination of its copy)
         dup = np.vstack([pts, pts[:n_dup]])
         mask = vertex_mask(dup)
         assert not mask[:n_dup].any() and not mask[-n_dup:].any()
-        assert np.array_equal(mask[n_dup:len(pts)], qhull[n_dup:])
+        assert np.array_equal(mask[n_dup : len(pts)], qhull[n_dup:])
 
 
 def test_simple_cases():
@@ -30,14 +39,18 @@ def test_simple_cases():
     assert is_all_vert(tri) and vert(tri) == 3
     with_centre = np.vstack([tri, np.full(3, 1 / 3)])
     assert vert(with_centre) == 3 and not is_all_vert(with_centre)
-    many = np.random.default_rng(0).dirichlet(np.ones(3), size=40)  # m > n + 1 in a 2-simplex
+    many = np.random.default_rng(0).dirichlet(
+        np.ones(3), size=40
+    )  # m > n + 1 in a 2-simplex
     assert 3 <= vert(many) < 40
     assert hull_distance(np.ones((1, 2)), 0) == np.inf
 
 
-@given(st.integers(2, 8), st.integers(3, 8), st.integers(0, 10 ** 6))
+@given(st.integers(2, 8), st.integers(3, 8), st.integers(0, 10**6))
 def test_construction_is_exact_on_random_all_vert(m, n, seed):
-    P = np.random.default_rng(seed).dirichlet(np.ones(n), size=m)  # random points: generically all-vert
+    P = np.random.default_rng(seed).dirichlet(
+        np.ones(n), size=m
+    )  # random points: generically all-vert
     if not is_all_vert(P):
         return
     W, b = relu_identity_weights(P)
@@ -62,7 +75,7 @@ def test_lossless_tree_concatenation():
     assert np.array_equal(np.maximum(raw, 0), np.eye(16))
 
 
-@given(st.integers(3, 7), st.integers(2, 5), st.integers(0, 10 ** 6))
+@given(st.integers(3, 7), st.integers(2, 5), st.integers(0, 10**6))
 def test_theorem7_full_row_rank_preserves_vertices(m, k, seed):
     rng = np.random.default_rng(seed)
     P = rng.dirichlet(np.ones(k), size=m)
@@ -73,7 +86,9 @@ def test_theorem7_full_row_rank_preserves_vertices(m, k, seed):
 
 def test_theorem7_needs_full_rank():
     P = np.eye(3)
-    F = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])  # rank 2 < 3 rows: maps e3 onto the midpoint
+    F = np.array(
+        [[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]]
+    )  # rank 2 < 3 rows: maps e3 onto the midpoint
     assert vert(P) == 3 and vert(P @ F) == 2
 
 
@@ -83,8 +98,14 @@ def test_linear_floor():
     assert np.isclose(((A @ M - np.eye(10)) ** 2).sum(), linear_loss_floor(A))
 
 
-@pytest.mark.parametrize("bad, msg", [(np.zeros((0, 3)), "empty"), (np.array([[np.nan, 1.0]]), "NaN"),
-                                      (np.ones(3), "2-D")])
+@pytest.mark.parametrize(
+    "bad, msg",
+    [
+        (np.zeros((0, 3)), "empty"),
+        (np.array([[np.nan, 1.0]]), "NaN"),
+        (np.ones(3), "2-D"),
+    ],
+)
 def test_bad_input(bad, msg):
     with pytest.raises(ValueError, match=msg):
         vertex_mask(bad)

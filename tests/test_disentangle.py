@@ -4,9 +4,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tiant_lib.batchnorm import bn_forward
-from tiant_lib.disentangle import (centred, disentangled_columns, disentanglement_gap, factor_marginals, is_disentangled,
-                                   is_separable, kron, kron_transition, product_prior, random_blocks,
-                                   separability_gap, separable_weights)
+from tiant_lib.disentangle import (
+    centred,
+    disentangled_columns,
+    disentanglement_gap,
+    factor_marginals,
+    is_disentangled,
+    is_separable,
+    kron,
+    kron_transition,
+    product_prior,
+    random_blocks,
+    separability_gap,
+    separable_weights,
+)
 
 
 @st.composite
@@ -14,10 +25,14 @@ def instances(draw):
     """A random partition of n_b child factors into n_a non-empty groups, with a seed."""
     n_b = draw(st.integers(2, 5))
     n_a = draw(st.integers(1, n_b))
-    seed = draw(st.integers(0, 10 ** 6))
+    seed = draw(st.integers(0, 10**6))
     rng = np.random.default_rng(seed)
     perm = rng.permutation(n_b)
-    cuts = np.sort(rng.choice(np.arange(1, n_b), size=n_a - 1, replace=False)) if n_a > 1 else []
+    cuts = (
+        np.sort(rng.choice(np.arange(1, n_b), size=n_a - 1, replace=False))
+        if n_a > 1
+        else []
+    )
     groups = [sorted(g.tolist()) for g in np.split(perm, cuts)]
     return n_b, groups, seed
 
@@ -39,9 +54,16 @@ def test_kron_transition_factorises_entrywise():
         za = [(a >> (2 - i)) & 1 for i in range(3)]
         for b in range(16):
             zb = [(b >> (3 - k)) & 1 for k in range(4)]
-            val = np.prod([B[i][za[i], int("".join(str(zb[k]) for k in g), 2)] for i, g in enumerate(groups)])
+            val = np.prod(
+                [
+                    B[i][za[i], int("".join(str(zb[k]) for k in g), 2)]
+                    for i, g in enumerate(groups)
+                ]
+            )
             assert np.isclose(P[a, b], val)
-    assert np.allclose(kron_transition(B[:1] + B[1:], None), np.kron(np.kron(B[0], B[1]), B[2]))
+    assert np.allclose(
+        kron_transition(B[:1] + B[1:], None), np.kron(np.kron(B[0], B[1]), B[2])
+    )
 
 
 @given(instances())
@@ -50,9 +72,11 @@ def test_theorem8_forward(inst):
     rng, P, F_b, W, _ = _setup(n_b, groups, seed)
     raw = P @ F_b @ W
     assert is_disentangled(F_b, n_b) and is_separable(W, groups)
-    assert is_disentangled(raw)                                  # linear
-    assert is_disentangled(np.maximum(raw, 0))                   # ReLU (Lemma 1)
-    prior = product_prior([np.array([q, 1 - q]) for q in rng.uniform(0.2, 0.8, size=len(groups))])
+    assert is_disentangled(raw)  # linear
+    assert is_disentangled(np.maximum(raw, 0))  # ReLU (Lemma 1)
+    prior = product_prior(
+        [np.array([q, 1 - q]) for q in rng.uniform(0.2, 0.8, size=len(groups))]
+    )
     if np.all(raw.std(0) > 1e-9):
         assert is_disentangled(bn_forward(raw, 1.5, 0.3, p=prior))  # BN (Lemma 1)
 
@@ -64,9 +88,9 @@ def test_theorem8_needs_each_premise(inst):
     if len(groups) < 2:
         return  # with one parent factor every column is trivially "disentangled"
     dense = rng.normal(size=W.shape)
-    assert disentanglement_gap(P @ F_b @ dense) > 1e-3          # non-separable W
+    assert disentanglement_gap(P @ F_b @ dense) > 1e-3  # non-separable W
     tangled = rng.dirichlet(np.ones(P.shape[1]), size=P.shape[0])
-    assert disentanglement_gap(tangled @ F_b @ W) > 1e-3         # P does not factorise
+    assert disentanglement_gap(tangled @ F_b @ W) > 1e-3  # P does not factorise
 
 
 @given(instances())
@@ -80,7 +104,9 @@ def test_theorem9_update_separable_with_centring(inst):
     assert np.allclose(Gc.sum(0), 0) and is_disentangled(Gc, marginals=marg)
     assert is_separable((P @ F_b).T @ Gc, groups, atol=1e-10)
     if len(groups) >= 2:
-        assert separability_gap((P @ F_b).T @ Gt, groups) > 1e-4    # not centred: not separable
+        assert (
+            separability_gap((P @ F_b).T @ Gt, groups) > 1e-4
+        )  # not centred: not separable
 
 
 def test_helpers_and_marginals():
@@ -92,19 +118,25 @@ def test_helpers_and_marginals():
     assert disentanglement_gap(G, m) < 1e-12 and disentanglement_gap(G) > 1e-3
 
 
-@pytest.mark.parametrize("call, msg", [
-    (lambda: kron_transition([np.ones((3, 2)) / 2]), "2 rows"),
-    (lambda: kron_transition([np.ones((2, 3)) / 3]), "2\\*\\*n"),
-    (lambda: kron_transition([np.array([[1.0, 0.5], [0.5, 0.5]])]), "row-stochastic"),
-    (lambda: kron_transition([np.eye(2), np.eye(2)], [[0], [0]]), "disjoint"),
-    (lambda: disentanglement_gap(np.ones((4, 3))), "one column per factor"),
-    (lambda: disentanglement_gap(np.ones((3, 1))), "2\\*\\*n"),
-    (lambda: separability_gap(np.ones((3, 2)), [[0]]), "one group per parent"),
-    (lambda: separable_weights([[0], [2]], 3, 0), "partition"),
-    (lambda: product_prior([np.array([0.5, 0.6])]), "probability"),
-    (lambda: is_disentangled(np.ones((4, 2)), n_factors=3), "shape"),
-    (lambda: centred(np.ones((4, 2)), np.ones(3)), "prior"),
-])
+@pytest.mark.parametrize(
+    "call, msg",
+    [
+        (lambda: kron_transition([np.ones((3, 2)) / 2]), "2 rows"),
+        (lambda: kron_transition([np.ones((2, 3)) / 3]), "2\\*\\*n"),
+        (
+            lambda: kron_transition([np.array([[1.0, 0.5], [0.5, 0.5]])]),
+            "row-stochastic",
+        ),
+        (lambda: kron_transition([np.eye(2), np.eye(2)], [[0], [0]]), "disjoint"),
+        (lambda: disentanglement_gap(np.ones((4, 3))), "one column per factor"),
+        (lambda: disentanglement_gap(np.ones((3, 1))), "2\\*\\*n"),
+        (lambda: separability_gap(np.ones((3, 2)), [[0]]), "one group per parent"),
+        (lambda: separable_weights([[0], [2]], 3, 0), "partition"),
+        (lambda: product_prior([np.array([0.5, 0.6])]), "probability"),
+        (lambda: is_disentangled(np.ones((4, 2)), n_factors=3), "shape"),
+        (lambda: centred(np.ones((4, 2)), np.ones(3)), "prior"),
+    ],
+)
 def test_bad_input(call, msg):
     with pytest.raises(ValueError, match=msg):
         call()

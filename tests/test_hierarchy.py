@@ -32,13 +32,16 @@ def test_conv_three_layers():
     assert h.children("omega") == ("L1[0:7]", "L1[4:11]")
 
 
-@pytest.mark.parametrize("children, msg", [
-    ({"omega": ["x0", "x0"]}, "twice"),
-    ({"a": ["x0"], "b": ["x1"]}, "exactly one top"),
-    ({"omega": ["leafy"]}, "named 'x<i>'"),
-    ({"omega": ["x0", "x2"]}, "positions must be 0..1"),
-    ({"omega": ["a"], "a": ["b", "x0"], "b": ["a"]}, "exactly one top|cycle"),
-])
+@pytest.mark.parametrize(
+    "children, msg",
+    [
+        ({"omega": ["x0", "x0"]}, "twice"),
+        ({"a": ["x0"], "b": ["x1"]}, "exactly one top"),
+        ({"omega": ["leafy"]}, "named 'x<i>'"),
+        ({"omega": ["x0", "x2"]}, "positions must be 0..1"),
+        ({"omega": ["a"], "a": ["b", "x0"], "b": ["a"]}, "exactly one top|cycle"),
+    ],
+)
 def test_bad_hierarchies(children, msg):
     with pytest.raises(ValueError, match=msg):
         Hierarchy(children)

@@ -3,8 +3,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tiant_lib import (Hierarchy, Student, Teacher, assumption_gaps, condition_on, event_averages, marginalized,
-                       matrix_form, reformulation_errors)
+from tiant_lib import (
+    Hierarchy,
+    Student,
+    Teacher,
+    assumption_gaps,
+    condition_on,
+    event_averages,
+    marginalized,
+    matrix_form,
+    reformulation_errors,
+)
 
 from .helpers import random_hierarchy
 
@@ -19,19 +28,34 @@ def _brute_force(values, z, p, m):
     return out
 
 
-@given(st.sampled_from(["tree", "conv"]), st.integers(2, 3), st.integers(1, 2), st.integers(0, 1000),
-       st.booleans())
+@given(
+    st.sampled_from(["tree", "conv"]),
+    st.integers(2, 3),
+    st.integers(1, 2),
+    st.integers(0, 1000),
+    st.booleans(),
+)
 def test_event_averages_match_groupby(kind, a, b, seed, lossless):
     h = random_hierarchy(kind, a, b)
     px = np.random.default_rng(seed).dirichlet(np.ones(2), size=h.n_inputs)
-    t = Teacher.lossless(h, px=px) if lossless else Teacher.lossy(h, 3, seed=seed, px=px)
+    t = (
+        Teacher.lossless(h, px=px)
+        if lossless
+        else Teacher.lossy(h, 3, seed=seed, px=px)
+    )
     s = Student.for_teacher(t, n=3, seed=seed)
     ea = event_averages(s, t)
     X, p = t.enumerate()
     z = t.events(X)
     for r in h.regions:
-        for mat, per_sample in ((ea.F, ea.run.f), (ea.D, ea.run.gate), (ea.G, ea.run.g)):
-            assert np.allclose(mat[r], _brute_force(per_sample[r], z[r], p, t.m[r]), equal_nan=True)
+        for mat, per_sample in (
+            (ea.F, ea.run.f),
+            (ea.D, ea.run.gate),
+            (ea.G, ea.run.g),
+        ):
+            assert np.allclose(
+                mat[r], _brute_force(per_sample[r], z[r], p, t.m[r]), equal_nan=True
+            )
         assert np.allclose(ea.prior[r], t.prior(r))
         assert np.allclose(ea.Gt[r], np.nan_to_num(t.prior(r)[:, None] * ea.G[r]))
 
@@ -61,8 +85,13 @@ def test_event_averages_errors():
 
 
 # ----------------------------------------------------------------- Theorem 4 / 3
-@given(st.sampled_from(["tree", "conv"]), st.integers(2, 3), st.integers(1, 2), st.integers(0, 1000),
-       st.booleans())
+@given(
+    st.sampled_from(["tree", "conv"]),
+    st.integers(2, 3),
+    st.integers(1, 2),
+    st.integers(0, 1000),
+    st.booleans(),
+)
 def test_matrix_form_is_exact_for_lossless_teachers(kind, a, b, seed, bias):
     h = random_hierarchy(kind, a, b)
     px = np.random.default_rng(seed).dirichlet(np.ones(2), size=h.n_inputs)
@@ -76,10 +105,12 @@ def test_matrix_form_is_exact_for_lossless_teachers(kind, a, b, seed, bias):
         assert np.allclose(mf.Gt[r], ea.Gt[r], atol=1e-12)
     for e in h.edges:
         assert np.allclose(mf.dW[e], ea.run.dW[e], atol=1e-12)
-    for r in (h.internal if bias else ()):
+    for r in h.internal if bias else ():
         assert np.allclose(mf.db[r], ea.run.db[r], atol=1e-12)
     assert np.isclose(mf.loss, ea.run.loss)
-    assert all(v < 1e-12 for d in reformulation_errors(s, t).values() for v in d.values())
+    assert all(
+        v < 1e-12 for d in reformulation_errors(s, t).values() for v in d.values()
+    )
     assert all(v < 1e-12 for d in assumption_gaps(s, t).values() for v in d.values())
 
 
@@ -142,7 +173,12 @@ def test_matrix_form_errors():
 
 
 # ----------------------------------------------------------------- Theorem 1
-@given(st.sampled_from(["tree", "conv"]), st.integers(2, 3), st.integers(1, 2), st.integers(0, 1000))
+@given(
+    st.sampled_from(["tree", "conv"]),
+    st.integers(2, 3),
+    st.integers(1, 2),
+    st.integers(0, 1000),
+)
 def test_theorem1_marginalized_gradient(kind, a, b, seed):
     h = random_hierarchy(kind, a, b)
     px = np.random.default_rng(seed).dirichlet(np.ones(2), size=h.n_inputs)
@@ -160,7 +196,9 @@ def test_theorem1_marginalized_gradient(kind, a, b, seed):
     for k in h.internal:
         if k == h.top:
             continue
-        rhs = run.gate[k] * sum(marginalized(run.g[j], X, p, h.span(k)) @ W[(k, j)].T for j in h.parents(k))
+        rhs = run.gate[k] * sum(
+            marginalized(run.g[j], X, p, h.span(k)) @ W[(k, j)].T for j in h.parents(k)
+        )
         assert np.allclose(marginalized(run.g[k], X, p, h.span(k)), rhs)
 
 
@@ -172,11 +210,14 @@ def test_marginalized_errors():
 def test_selectivity_and_coverage():
     from tiant_lib import event_coverage, selectivity
 
-    F = np.array([[1.0, 0.5, 0.0, 0.2],
-                  [0.0, 0.5, 0.0, 0.1],
-                  [0.0, 0.5, 0.0, 0.0]])
+    F = np.array([[1.0, 0.5, 0.0, 0.2], [0.0, 0.5, 0.0, 0.1], [0.0, 0.5, 0.0, 0.0]])
     s = selectivity(F)
-    assert np.isclose(s[0], 1.0) and np.isclose(s[1], 0.0) and np.isnan(s[2]) and 0 < s[3] < 1
+    assert (
+        np.isclose(s[0], 1.0)
+        and np.isclose(s[1], 0.0)
+        and np.isnan(s[2])
+        and 0 < s[3] < 1
+    )
     assert event_coverage(F).tolist() == [True, False, False]
     assert event_coverage(np.eye(3)).all()
     with pytest.raises(ValueError, match="non-negative"):

@@ -11,8 +11,12 @@ from .helpers import random_hierarchy
 
 def _setup(kind="tree", bn=False, bias=False, activation="relu", seed=0):
     h = Hierarchy.tree([2, 2]) if kind == "tree" else Hierarchy.conv(5, 3, 2)
-    t = Teacher.lossless(h, px=np.random.default_rng(seed).dirichlet(np.ones(2), size=h.n_inputs))
-    s = Student.for_teacher(t, seed=seed, batchnorm=bn, bias=bias, activation=activation)
+    t = Teacher.lossless(
+        h, px=np.random.default_rng(seed).dirichlet(np.ones(2), size=h.n_inputs)
+    )
+    s = Student.for_teacher(
+        t, seed=seed, batchnorm=bn, bias=bias, activation=activation
+    )
     X, p = t.enumerate()
     return h, t, s, X, p
 
@@ -124,7 +128,9 @@ def test_fit_full_batch_equals_gd_steps():
     hist = s.fit(X, y, steps=5, lr=0.3, p=p)
     for k in range(5):
         assert np.isclose(s2.gd_step(X, y, lr=0.3, p=p).loss, hist[k])
-    assert all(np.allclose(s.get_weights()[e], s2.get_weights()[e]) for e in s.get_weights())
+    assert all(
+        np.allclose(s.get_weights()[e], s2.get_weights()[e]) for e in s.get_weights()
+    )
 
 
 def test_fit_minibatches_are_seeded_and_errors():

@@ -20,7 +20,12 @@ def test_lossless_is_invertible_and_sized(kind, a, b):
     assert t.is_lossless()
 
 
-@given(st.sampled_from(["tree", "conv"]), st.integers(2, 3), st.integers(1, 2), st.integers(0, 10 ** 6))
+@given(
+    st.sampled_from(["tree", "conv"]),
+    st.integers(2, 3),
+    st.integers(1, 2),
+    st.integers(0, 10**6),
+)
 def test_transitions_are_stochastic_and_consistent(kind, a, b, seed):
     h = random_hierarchy(kind, a, b)
     rng = np.random.default_rng(seed)
@@ -37,7 +42,7 @@ def test_transitions_are_stochastic_and_consistent(kind, a, b, seed):
 
 def test_large_m_lossy_tree_is_lossless():
     h = Hierarchy.tree([2, 2])
-    assert Teacher.lossy(h, 10 ** 6, seed=3).is_lossless()
+    assert Teacher.lossy(h, 10**6, seed=3).is_lossless()
     assert not Teacher.lossy(h, 2, seed=3).is_lossless()
 
 
@@ -45,7 +50,10 @@ def test_counted_transition_converges():
     h = Hierarchy.tree([2, 2])
     t = Teacher.lossy(h, 3, seed=0, px=np.array([[0.3, 0.7]] * 4))
     exact = t.transition("omega", "L1[0:2]")
-    errs = [np.abs(t.transition("omega", "L1[0:2]", X=t.sample(n, seed=1)) - exact).max() for n in (100, 100_000)]
+    errs = [
+        np.abs(t.transition("omega", "L1[0:2]", X=t.sample(n, seed=1)) - exact).max()
+        for n in (100, 100_000)
+    ]
     assert errs[1] < errs[0] and errs[1] < 0.02
 
 
@@ -77,17 +85,46 @@ def test_custom_tables():
     assert np.array_equal(t.labels(X), X[:, 0] ^ X[:, 1])
 
 
-@pytest.mark.parametrize("kwargs, err, msg", [
-    (dict(phi={}), ValueError, "no table"),
-    (dict(phi={"omega": np.zeros((2, 3), int)}), ValueError, "shape"),
-    (dict(phi={"omega": np.zeros((2, 2))}), TypeError, "integer"),
-    (dict(phi={"omega": np.zeros((2, 2), int), "zz": np.zeros(2, int)}), ValueError, "unknown"),
-    (dict(phi={"omega": np.zeros((2, 2), int)}, px=np.array([[0.5, 0.6], [0.5, 0.5]])), ValueError, "sum to 1"),
-    (dict(phi={"omega": np.zeros((2, 2), int)}, px=np.array([[1.5, -0.5], [0.5, 0.5]])), ValueError, "negative"),
-    (dict(phi={"omega": np.zeros((2, 2), int)}, px=np.array([np.nan, 1, 0, 0])), ValueError, "NaN"),
-    (dict(phi={"omega": np.zeros((2, 2), int)}, px=np.ones(3) / 3), ValueError, "shape"),
-    (dict(phi={"omega": np.zeros((2, 2), int)}, d=1), ValueError, "d "),
-])
+@pytest.mark.parametrize(
+    "kwargs, err, msg",
+    [
+        (dict(phi={}), ValueError, "no table"),
+        (dict(phi={"omega": np.zeros((2, 3), int)}), ValueError, "shape"),
+        (dict(phi={"omega": np.zeros((2, 2))}), TypeError, "integer"),
+        (
+            dict(phi={"omega": np.zeros((2, 2), int), "zz": np.zeros(2, int)}),
+            ValueError,
+            "unknown",
+        ),
+        (
+            dict(
+                phi={"omega": np.zeros((2, 2), int)},
+                px=np.array([[0.5, 0.6], [0.5, 0.5]]),
+            ),
+            ValueError,
+            "sum to 1",
+        ),
+        (
+            dict(
+                phi={"omega": np.zeros((2, 2), int)},
+                px=np.array([[1.5, -0.5], [0.5, 0.5]]),
+            ),
+            ValueError,
+            "negative",
+        ),
+        (
+            dict(phi={"omega": np.zeros((2, 2), int)}, px=np.array([np.nan, 1, 0, 0])),
+            ValueError,
+            "NaN",
+        ),
+        (
+            dict(phi={"omega": np.zeros((2, 2), int)}, px=np.ones(3) / 3),
+            ValueError,
+            "shape",
+        ),
+        (dict(phi={"omega": np.zeros((2, 2), int)}, d=1), ValueError, "d "),
+    ],
+)
 def test_bad_teacher_input(kwargs, err, msg):
     with pytest.raises(err, match=msg):
         Teacher(Hierarchy.tree([2]), **kwargs)

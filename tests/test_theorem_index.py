@@ -1,4 +1,5 @@
 """The theorem index (chapters/theorem_index.md) cannot fall out of date."""
+
 import json
 import pathlib
 import re
@@ -7,10 +8,16 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 INDEX = (ROOT / "chapters" / "theorem_index.md").read_text()
-ROWS = [line for line in INDEX.splitlines() if line.startswith("| ") and "{prf:ref}" in line]
+ROWS = [
+    line for line in INDEX.splitlines() if line.startswith("| ") and "{prf:ref}" in line
+]
 
 # Every statement of the paper (PAPER.md) that the book covers.
-PAPER_STATEMENTS = [f"Theorem {i}" for i in range(1, 10)] + [f"Definition {i}" for i in range(1, 6)] + ["Lemma 1"]
+PAPER_STATEMENTS = (
+    [f"Theorem {i}" for i in range(1, 10)]
+    + [f"Definition {i}" for i in range(1, 6)]
+    + ["Lemma 1"]
+)
 
 
 def _labels_in_chapters():
@@ -38,7 +45,9 @@ def test_every_statement_box_has_a_row():
 
 def test_every_row_points_to_a_statement():
     dangling = sorted(set(re.findall(r"\{prf:ref\}`([^`]+)`", INDEX)) - set(LABELS))
-    assert not dangling, f"theorem index refers to labels no chapter defines: {dangling}"
+    assert not dangling, (
+        f"theorem index refers to labels no chapter defines: {dangling}"
+    )
 
 
 @pytest.mark.parametrize("row", ROWS, ids=lambda r: r.split("|")[1].strip())

@@ -8,6 +8,7 @@ quantities, Theorems 1–4), :mod:`tiant_lib.batchnorm` (Theorem 5),
 :mod:`tiant_lib.capacity` (Theorems 6–7), :mod:`tiant_lib.disentangle`
 (Theorems 8–9) and :mod:`tiant_lib.datasets` (the experiments of §5.3).
 """
+
 from __future__ import annotations
 
 import os
@@ -18,15 +19,43 @@ import torch
 
 from . import batchnorm, capacity, datasets, disentangle, plotting
 from .hierarchy import Hierarchy
-from .reformulation import (EventAverages, MatrixForm, assumption_gaps, condition_on, event_averages,
-                            event_coverage, marginalized, matrix_form, reformulation_errors, selectivity)
+from .reformulation import (
+    EventAverages,
+    MatrixForm,
+    assumption_gaps,
+    condition_on,
+    event_averages,
+    event_coverage,
+    marginalized,
+    matrix_form,
+    reformulation_errors,
+    selectivity,
+)
 from .student import Pass, Student
 from .teacher import Teacher
 
-__all__ = ["Hierarchy", "Teacher", "Student", "Pass", "EventAverages", "event_averages", "condition_on",
-           "marginalized", "MatrixForm", "matrix_form", "assumption_gaps", "reformulation_errors",
-           "selectivity", "event_coverage",
-           "batchnorm", "capacity", "datasets", "disentangle", "plotting", "reproducible"]
+__all__ = [
+    "Hierarchy",
+    "Teacher",
+    "Student",
+    "Pass",
+    "EventAverages",
+    "event_averages",
+    "condition_on",
+    "marginalized",
+    "MatrixForm",
+    "matrix_form",
+    "assumption_gaps",
+    "reformulation_errors",
+    "selectivity",
+    "event_coverage",
+    "batchnorm",
+    "capacity",
+    "datasets",
+    "disentangle",
+    "plotting",
+    "reproducible",
+]
 __version__ = "0.1.0"
 
 

@@ -14,6 +14,7 @@ Theorem 5: the gradient that reaches ``f`` is ``(c1/σ) P^⊥_{f,1} g``, where
 Every function takes one vector (N,) or a matrix (N, n) whose columns are
 nodes, and works on NumPy arrays and on torch tensors (differentiably).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -36,13 +37,17 @@ def _prep(f, p, name="f"):
         if np.isnan(f).any():
             raise ValueError(f"{name} contains NaN")
     if f.ndim not in (1, 2) or f.shape[0] < 2:
-        raise ValueError(f"{name} must be a vector (N,) or a matrix (N, n) with N >= 2, got shape {tuple(f.shape)}")
+        raise ValueError(
+            f"{name} must be a vector (N,) or a matrix (N, n) with N >= 2, got shape {tuple(f.shape)}"
+        )
     N = f.shape[0]
     if p is None:
         p = np.full(N, 1.0 / N)
     pn = p.detach().cpu().numpy() if _is_torch(p) else np.asarray(p, dtype=np.float64)
     if pn.shape != (N,):
-        raise ValueError(f"p must have shape ({N},) (one probability per entry), got {pn.shape}")
+        raise ValueError(
+            f"p must have shape ({N},) (one probability per entry), got {pn.shape}"
+        )
     if np.isnan(pn).any() or (pn < 0).any():
         raise ValueError("p must be non-negative and free of NaN")
     if not np.isclose(pn.sum(), 1.0, atol=1e-9):
@@ -59,11 +64,13 @@ def _prep(f, p, name="f"):
 def _stats(f, p, eps):
     mu = (p * f).sum(0)
     fhat = f - mu
-    var = (p * fhat ** 2).sum(0)
+    var = (p * fhat**2).sum(0)
     if eps == 0:
         zero = (var <= 0).any() if _is_torch(var) else np.any(var <= 0)
         if zero:
-            raise ValueError("f is constant over the batch (σ = 0): Batch Norm is undefined with eps = 0")
+            raise ValueError(
+                "f is constant over the batch (σ = 0): Batch Norm is undefined with eps = 0"
+            )
     sigma = (var + eps) ** 0.5
     return fhat, sigma
 
@@ -131,7 +138,7 @@ def bn_backward(f, g_bn, c1=1.0, p=None, eps: float = 0.0):
     fhat, sigma = _stats(f, p, eps)
     mean_g = (p * g).sum(0)
     corr = (p * g * fhat).sum(0)
-    return (np.asarray(c1) / sigma) * (g - mean_g - corr * fhat / sigma ** 2)
+    return (np.asarray(c1) / sigma) * (g - mean_g - corr * fhat / sigma**2)
 
 
 def bn_param_grads(f, g_bn, p=None, eps: float = 0.0):

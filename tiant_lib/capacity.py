@@ -6,6 +6,7 @@ are vertices and *all-vert* when every row is (Definition 2). For an all-vert
 ``P`` a ReLU layer can map every row to its own one-hot vector — ``relu(P W +
 b) = I`` — which a linear layer cannot do beyond the rank of ``P``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -19,7 +20,9 @@ _TOL = 1e-9
 def _check_matrix(P, name: str = "P") -> np.ndarray:
     P = np.asarray(P, dtype=np.float64)
     if P.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D matrix (rows are points), got shape {P.shape}")
+        raise ValueError(
+            f"{name} must be a 2-D matrix (rows are points), got shape {P.shape}"
+        )
     if P.shape[0] == 0 or P.shape[1] == 0:
         raise ValueError(f"{name} is empty (shape {P.shape})")
     if not np.isfinite(P).all():
@@ -44,8 +47,12 @@ def hull_distance(P, i: int) -> float:
     k = len(others)
     # variables: λ (k), s⁺ (n), s⁻ (n)
     c = np.concatenate([np.zeros(k), np.ones(2 * n)])
-    A_eq = np.vstack([np.hstack([others.T, np.eye(n), -np.eye(n)]),
-                      np.concatenate([np.ones(k), np.zeros(2 * n)])[None, :]])
+    A_eq = np.vstack(
+        [
+            np.hstack([others.T, np.eye(n), -np.eye(n)]),
+            np.concatenate([np.ones(k), np.zeros(2 * n)])[None, :],
+        ]
+    )
     b_eq = np.concatenate([P[i], [1.0]])
     res = linprog(c, A_eq=A_eq, b_eq=b_eq, bounds=(0, None), method="highs")
     if res.status != 0:
@@ -91,7 +98,9 @@ def is_all_vert(P, tol: float = _TOL) -> bool:
     return bool(vertex_mask(P, tol).all())
 
 
-def relu_identity_weights(P, margin: float = 1.0, grid: float = 2.0 ** -16) -> tuple[np.ndarray, np.ndarray]:
+def relu_identity_weights(
+    P, margin: float = 1.0, grid: float = 2.0**-16
+) -> tuple[np.ndarray, np.ndarray]:
     """Weights with ``relu(P @ W + b) == I`` exactly: the construction of Theorem 6.
 
     For each vertex row ``p_i`` an LP finds a separating hyperplane with
@@ -137,18 +146,27 @@ def relu_identity_weights(P, margin: float = 1.0, grid: float = 2.0 ** -16) -> t
         c = np.concatenate([np.ones(2 * n), [0.0, 0.0]])
         A_ub = np.hstack([others, -others, np.ones((m - 1, 1)), -np.ones((m - 1, 1))])
         A_eq = np.concatenate([P[i], -P[i], [1.0, -1.0]])[None, :]
-        res = linprog(c, A_ub=A_ub if m > 1 else None, b_ub=np.full(m - 1, -margin) if m > 1 else None,
-                      A_eq=A_eq, b_eq=[1.0], bounds=(0, None), method="highs")
+        res = linprog(
+            c,
+            A_ub=A_ub if m > 1 else None,
+            b_ub=np.full(m - 1, -margin) if m > 1 else None,
+            A_eq=A_eq,
+            b_eq=[1.0],
+            bounds=(0, None),
+            method="highs",
+        )
         if res.status == 2:
             not_vertices.append(i)
             continue
         if res.status != 0:
             raise RuntimeError(f"the separating LP for row {i} failed: {res.message}")
-        W[:, i] = res.x[:n] - res.x[n:2 * n]
+        W[:, i] = res.x[:n] - res.x[n : 2 * n]
         b_lp[i] = res.x[-2] - res.x[-1]
     if not_vertices:
-        raise ValueError(f"P is not all-vert: rows {not_vertices} are not vertices of the convex hull of the rows, "
-                         "so no ReLU layer maps them to their own one-hot vectors")
+        raise ValueError(
+            f"P is not all-vert: rows {not_vertices} are not vertices of the convex hull of the rows, "
+            "so no ReLU layer maps them to their own one-hot vectors"
+        )
     sums = P.sum(axis=1)
     if np.allclose(sums, sums[0]) and abs(sums[0]) > 1e-12:
         # Rows with equal sums s (stochastic matrices and their concatenations): w_i + (b_i/s) 1
@@ -158,14 +176,18 @@ def relu_identity_weights(P, margin: float = 1.0, grid: float = 2.0 ** -16) -> t
     W = np.round(W / grid) * grid
     r = np.diag(P @ W)
     b = 1.0 - r
-    for i in np.flatnonzero(r + b != 1.0):  # absorb the last rounding error: step b_i by a few ulps
+    for i in np.flatnonzero(
+        r + b != 1.0
+    ):  # absorb the last rounding error: step b_i by a few ulps
         for cand in _nearby_floats(b[i]):
             if r[i] + cand == 1.0:
                 b[i] = cand
                 break
     out = np.maximum(P @ W + b, 0.0)
     if not np.array_equal(out, np.eye(m)):
-        raise RuntimeError("could not make relu(P W + b) exactly I in float64; try a larger margin")
+        raise RuntimeError(
+            "could not make relu(P W + b) exactly I in float64; try a larger margin"
+        )
     return W, b
 
 
@@ -198,7 +220,9 @@ def stacked_relu_weights(blocks: Sequence[np.ndarray], margin: float = 1.0):
         raise ValueError("blocks is empty")
     rows = {B.shape[0] for B in blocks}
     if len(rows) != 1:
-        raise ValueError(f"all blocks must have the same number of rows (events of α), got {sorted(rows)}")
+        raise ValueError(
+            f"all blocks must have the same number of rows (events of α), got {sorted(rows)}"
+        )
     W, b = relu_identity_weights(np.hstack(blocks), margin=margin)
     cuts = np.cumsum([B.shape[1] for B in blocks])[:-1]
     return np.split(W, cuts, axis=0), b

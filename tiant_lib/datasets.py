@@ -1,4 +1,5 @@
 """Small generative data sets for the experiments of paper §5.3 (overfitting, GD versus SGD)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,8 +29,14 @@ class SpuriousFactorData:
     z_gamma: np.ndarray
 
 
-def spurious_factor_data(N: int, seed: int, d_alpha: int = 12, d_gamma: int = 2, shift: float = 0.12,
-                         flip: float = 0.05) -> SpuriousFactorData:
+def spurious_factor_data(
+    N: int,
+    seed: int,
+    d_alpha: int = 12,
+    d_gamma: int = 2,
+    shift: float = 0.12,
+    flip: float = 0.05,
+) -> SpuriousFactorData:
     """The overfitting example of paper §5.3 as a data set.
 
     ``z_α`` and ``z_γ`` are independent fair bits and ``y = z_α``. Each pixel
@@ -59,7 +66,9 @@ def spurious_factor_data(N: int, seed: int, d_alpha: int = 12, d_gamma: int = 2,
     r = np.random.default_rng(seed)
     za, zg = r.integers(0, 2, N), r.integers(0, 2, N)
     xa = (r.random((N, d_alpha)) < 0.5 + shift * (2 * za[:, None] - 1)).astype(np.int64)
-    xg = np.where(r.random((N, d_gamma)) < flip, 1 - zg[:, None], zg[:, None]).astype(np.int64)
+    xg = np.where(r.random((N, d_gamma)) < flip, 1 - zg[:, None], zg[:, None]).astype(
+        np.int64
+    )
     return SpuriousFactorData(X=np.hstack([xa, xg]), y=za, z_gamma=zg)
 
 
@@ -72,7 +81,9 @@ def spurious_correlation(y: np.ndarray, z: np.ndarray) -> float:
     """``|P̂(y = 1 | z = 1) − P̂(y = 1 | z = 0)|`` in a sample (0 when a value of ``z`` is missing)."""
     y, z = np.asarray(y), np.asarray(z)
     if y.shape != z.shape or y.ndim != 1:
-        raise ValueError(f"y and z must be 1-D of equal length, got {y.shape} and {z.shape}")
+        raise ValueError(
+            f"y and z must be 1-D of equal length, got {y.shape} and {z.shape}"
+        )
     if not (z == 1).any() or not (z == 0).any():
         return 0.0
     return float(abs(y[z == 1].mean() - y[z == 0].mean()))

@@ -12,6 +12,7 @@ bit ``n-1-i`` of ``a`` (factor 1 most significant), so a function of factor
 * ``W_βα`` is *separable* w.r.t. disjoint child-node groups ``{S_j}`` when
   parent node j reads only the child nodes in ``S_j`` (Definition 5).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -21,12 +22,16 @@ import numpy as np
 
 def _n_factors(m: int, name: str) -> int:
     n = int(round(np.log2(m))) if m > 0 else -1
-    if m < 2 or 2 ** n != m:
-        raise ValueError(f"{name} must have 2**n rows (events of n binary factors), got {m}")
+    if m < 2 or 2**n != m:
+        raise ValueError(
+            f"{name} must have 2**n rows (events of n binary factors), got {m}"
+        )
     return n
 
 
-def _check_groups(groups: Sequence[Sequence[int]], n_child: int | None = None) -> list[list[int]]:
+def _check_groups(
+    groups: Sequence[Sequence[int]], n_child: int | None = None
+) -> list[list[int]]:
     groups = [list(map(int, g)) for g in groups]
     flat = [k for g in groups for k in g]
     if any(len(g) == 0 for g in groups):
@@ -34,7 +39,9 @@ def _check_groups(groups: Sequence[Sequence[int]], n_child: int | None = None) -
     if len(set(flat)) != len(flat):
         raise ValueError(f"groups must be disjoint, got {groups}")
     if n_child is not None and sorted(flat) != list(range(n_child)):
-        raise ValueError(f"groups must partition the child factors 0..{n_child - 1}, got {groups}")
+        raise ValueError(
+            f"groups must partition the child factors 0..{n_child - 1}, got {groups}"
+        )
     return groups
 
 
@@ -63,7 +70,9 @@ def product_prior(marginals: Sequence[np.ndarray]) -> np.ndarray:
     return kron(*marginals)
 
 
-def kron_transition(blocks: Sequence[np.ndarray], groups: Sequence[Sequence[int]] | None = None) -> np.ndarray:
+def kron_transition(
+    blocks: Sequence[np.ndarray], groups: Sequence[Sequence[int]] | None = None
+) -> np.ndarray:
     """``P_αβ`` that factorises over parent factors: ``P(z_β | z_α) = Π_i P_{S_i}(z_β[S_i] | z_α[i])`` (Theorem 8).
 
     Parameters
@@ -88,34 +97,46 @@ def kron_transition(blocks: Sequence[np.ndarray], groups: Sequence[Sequence[int]
     sizes = []
     for i, B in enumerate(blocks):
         if B.ndim != 2 or B.shape[0] != 2:
-            raise ValueError(f"block {i} must have 2 rows (values of parent factor {i}), got shape {B.shape}")
+            raise ValueError(
+                f"block {i} must have 2 rows (values of parent factor {i}), got shape {B.shape}"
+            )
         sizes.append(_n_factors(B.shape[1], f"block {i}'s columns"))
         if (B < 0).any() or not np.allclose(B.sum(1), 1):
-            raise ValueError(f"block {i} must be row-stochastic (non-negative rows summing to 1)")
+            raise ValueError(
+                f"block {i} must be row-stochastic (non-negative rows summing to 1)"
+            )
     if groups is None:
         starts = np.concatenate([[0], np.cumsum(sizes)])
         groups = [list(range(starts[i], starts[i + 1])) for i in range(len(sizes))]
     groups = _check_groups(groups, sum(sizes))
     if [len(g) for g in groups] != sizes:
-        raise ValueError(f"group sizes {[len(g) for g in groups]} do not match the blocks' {sizes}")
+        raise ValueError(
+            f"group sizes {[len(g) for g in groups]} do not match the blocks' {sizes}"
+        )
     K = blocks[0]
     for B in blocks[1:]:
         K = np.kron(K, B)
     n_a, n_b = len(blocks), sum(sizes)
-    concat = [k for g in groups for k in g]  # child axes of K, in concatenated-group order
-    T = K.reshape((2 ** n_a,) + (2,) * n_b)
+    concat = [
+        k for g in groups for k in g
+    ]  # child axes of K, in concatenated-group order
+    T = K.reshape((2**n_a,) + (2,) * n_b)
     T = np.transpose(T, [0] + [1 + concat.index(k) for k in range(n_b)])
-    return T.reshape(2 ** n_a, 2 ** n_b)
+    return T.reshape(2**n_a, 2**n_b)
 
 
-def random_blocks(groups: Sequence[Sequence[int]], seed: int, concentration: float = 1.0) -> list[np.ndarray]:
+def random_blocks(
+    groups: Sequence[Sequence[int]], seed: int, concentration: float = 1.0
+) -> list[np.ndarray]:
     """Random row-stochastic blocks ``P_{S_i}`` (Dirichlet rows), one per group, seeded."""
     groups = _check_groups(groups)
     rng = np.random.default_rng(seed)
     return [rng.dirichlet(np.full(2 ** len(g), concentration), size=2) for g in groups]
 
 
-def separable_weights(groups: Sequence[Sequence[int]], n_child: int, seed: int) -> np.ndarray:
+def separable_weights(
+    groups: Sequence[Sequence[int]], n_child: int, seed: int
+) -> np.ndarray:
     """Random ``W_βα`` (``n_child × len(groups)``) that is separable w.r.t. ``groups`` (Definition 5)."""
     groups = _check_groups(groups, n_child)
     rng = np.random.default_rng(seed)
@@ -125,23 +146,33 @@ def separable_weights(groups: Sequence[Sequence[int]], n_child: int, seed: int) 
     return W
 
 
-def disentangled_columns(vectors: Sequence[np.ndarray], marginals: Sequence[np.ndarray] | None = None) -> np.ndarray:
+def disentangled_columns(
+    vectors: Sequence[np.ndarray], marginals: Sequence[np.ndarray] | None = None
+) -> np.ndarray:
     """Matrix whose column j is ``1 ⊗ … ⊗ v_j ⊗ … ⊗ 1`` (Definition 3), or with ``marginals``
     ``p[1] ⊗ … ⊗ v_j ⊗ … ⊗ p[n]`` (Definition 4)."""
     n = len(vectors)
-    others = [np.ones(2)] * n if marginals is None else [np.asarray(p, dtype=np.float64) for p in marginals]
+    others = (
+        [np.ones(2)] * n
+        if marginals is None
+        else [np.asarray(p, dtype=np.float64) for p in marginals]
+    )
     if len(others) != n:
         raise ValueError(f"need one marginal per factor ({n}), got {len(others)}")
     cols = []
     for j, v in enumerate(vectors):
         v = np.asarray(v, dtype=np.float64)
         if v.shape != (2,):
-            raise ValueError(f"vector {j} must have 2 entries (one per value of factor {j}), got {v.shape}")
+            raise ValueError(
+                f"vector {j} must have 2 entries (one per value of factor {j}), got {v.shape}"
+            )
         cols.append(kron(*[v if i == j else others[i] for i in range(n)]))
     return np.stack(cols, axis=1)
 
 
-def disentanglement_gap(F: np.ndarray, marginals: Sequence[np.ndarray] | None = None) -> float:
+def disentanglement_gap(
+    F: np.ndarray, marginals: Sequence[np.ndarray] | None = None
+) -> float:
     """How far ``F`` (or ``G̃``) is from disentangled: 0 exactly when it is (Definitions 3, 4).
 
     For each column j, the best column of the disentangled form is found
@@ -161,8 +192,10 @@ def disentanglement_gap(F: np.ndarray, marginals: Sequence[np.ndarray] | None = 
         raise ValueError(f"F must be a 2-D matrix without NaN, got shape {F.shape}")
     n = _n_factors(F.shape[0], "F")
     if F.shape[1] != n:
-        raise ValueError(f"F must have one column per factor: {F.shape[0]} = 2**{n} rows need {n} columns, "
-                         f"got {F.shape[1]}")
+        raise ValueError(
+            f"F must have one column per factor: {F.shape[0]} = 2**{n} rows need {n} columns, "
+            f"got {F.shape[1]}"
+        )
     worst = 0.0
     for j in range(n):
         T = F[:, j].reshape((2,) * n)
@@ -172,29 +205,37 @@ def disentanglement_gap(F: np.ndarray, marginals: Sequence[np.ndarray] | None = 
             fit = kron(*[v if i == j else np.ones(2) for i in range(n)])
         else:
             v = T.sum(axis=other)
-            fit = kron(*[v if i == j else np.asarray(marginals[i], float) for i in range(n)])
+            fit = kron(
+                *[v if i == j else np.asarray(marginals[i], float) for i in range(n)]
+            )
         norm = np.linalg.norm(F[:, j])
         if norm > 0:
             worst = max(worst, float(np.linalg.norm(F[:, j] - fit) / norm))
     return worst
 
 
-def is_disentangled(F: np.ndarray, n_factors: int | None = None, marginals=None, atol: float = 1e-9) -> bool:
+def is_disentangled(
+    F: np.ndarray, n_factors: int | None = None, marginals=None, atol: float = 1e-9
+) -> bool:
     """Whether ``F`` is disentangled (Definition 3), or ``G̃`` with ``marginals`` (Definition 4).
 
     ``n_factors`` (optional) is checked against the shape ``(2**n, n)``.
     """
     F = np.asarray(F, dtype=np.float64)
-    if n_factors is not None and F.shape != (2 ** n_factors, n_factors):
-        raise ValueError(f"F must have shape ({2 ** n_factors}, {n_factors}) for {n_factors} factors, got {F.shape}")
+    if n_factors is not None and F.shape != (2**n_factors, n_factors):
+        raise ValueError(
+            f"F must have shape ({2**n_factors}, {n_factors}) for {n_factors} factors, got {F.shape}"
+        )
     return disentanglement_gap(F, marginals) <= atol
 
 
 def _off_block(W: np.ndarray, groups: Sequence[Sequence[int]]) -> np.ndarray:
     W = np.asarray(W, dtype=np.float64)
     if W.ndim != 2 or len(groups) != W.shape[1]:
-        raise ValueError(f"W must be n_child × n_parent with one group per parent node; got W {W.shape}, "
-                         f"{len(groups)} groups")
+        raise ValueError(
+            f"W must be n_child × n_parent with one group per parent node; got W {W.shape}, "
+            f"{len(groups)} groups"
+        )
     groups = _check_groups(groups)
     if max(k for g in groups for k in g) >= W.shape[0]:
         raise ValueError(f"groups name child nodes beyond W's {W.shape[0]} rows")
@@ -211,7 +252,9 @@ def separability_gap(W: np.ndarray, groups: Sequence[Sequence[int]]) -> float:
     return float(off / total) if total > 0 else 0.0
 
 
-def is_separable(W: np.ndarray, groups: Sequence[Sequence[int]], atol: float = 1e-12) -> bool:
+def is_separable(
+    W: np.ndarray, groups: Sequence[Sequence[int]], atol: float = 1e-12
+) -> bool:
     """Whether ``W_βα`` is separable w.r.t. ``groups`` (Definition 5): parent node j reads only ``S_j``.
 
     True when every weight outside the blocks is at most ``atol`` in absolute value.
@@ -230,5 +273,7 @@ def centred(Gt: np.ndarray, prior: np.ndarray) -> np.ndarray:
     Gt = np.asarray(Gt, dtype=np.float64)
     prior = np.asarray(prior, dtype=np.float64)
     if Gt.ndim != 2 or prior.shape != (Gt.shape[0],):
-        raise ValueError(f"prior must have one entry per row of G~: G~ {Gt.shape}, prior {prior.shape}")
+        raise ValueError(
+            f"prior must have one entry per row of G~: G~ {Gt.shape}, prior {prior.shape}"
+        )
     return Gt - prior[:, None] * Gt.sum(axis=0, keepdims=True)

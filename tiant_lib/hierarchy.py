@@ -6,6 +6,7 @@ layer 0; leaves are single input positions ``"x0", "x1", …`` in the deepest
 layer. ``β ∈ ch(α)`` when β is directly below α. Siblings may overlap, so a
 child can have several parents: the hierarchy is a DAG, not only a tree.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -54,11 +55,19 @@ class Hierarchy:
 
     def __init__(self, children: Mapping[str, Sequence[str]]):
         if not isinstance(children, Mapping):
-            raise TypeError(f"children must be a mapping region -> list of child regions, got {type(children).__name__}")
+            raise TypeError(
+                f"children must be a mapping region -> list of child regions, got {type(children).__name__}"
+            )
         ch: dict[str, tuple[str, ...]] = {}
         for a, kids in children.items():
-            if not isinstance(a, str) or isinstance(kids, str) or not all(isinstance(k, str) for k in kids):
-                raise TypeError(f"children must map region names (str) to sequences of names; bad entry for {a!r}")
+            if (
+                not isinstance(a, str)
+                or isinstance(kids, str)
+                or not all(isinstance(k, str) for k in kids)
+            ):
+                raise TypeError(
+                    f"children must map region names (str) to sequences of names; bad entry for {a!r}"
+                )
             kids = tuple(kids)
             if len(set(kids)) != len(kids):
                 raise ValueError(f"region {a!r} lists a child twice: {kids}")
@@ -72,16 +81,22 @@ class Hierarchy:
                 pa[k].append(a)
         tops = sorted(a for a in names if not pa[a])
         if len(tops) != 1:
-            raise ValueError(f"a hierarchy needs exactly one top region (no parent), found {tops}")
+            raise ValueError(
+                f"a hierarchy needs exactly one top region (no parent), found {tops}"
+            )
         self.top = tops[0]
         leaves = [a for a in names if not ch[a]]
         pos = {}
         for a in leaves:
             if not (a.startswith("x") and a[1:].isdigit()):
-                raise ValueError(f"leaf {a!r} must be named 'x<i>' after its input position")
+                raise ValueError(
+                    f"leaf {a!r} must be named 'x<i>' after its input position"
+                )
             pos[a] = int(a[1:])
         if sorted(pos.values()) != list(range(len(leaves))):
-            raise ValueError(f"leaf positions must be 0..{len(leaves) - 1}, got {sorted(pos.values())}")
+            raise ValueError(
+                f"leaf positions must be 0..{len(leaves) - 1}, got {sorted(pos.values())}"
+            )
         self._children = ch
         self._parents = {a: tuple(p) for a, p in pa.items()}
         self.n_inputs = len(leaves)
@@ -90,7 +105,9 @@ class Hierarchy:
 
         def visit(a: str, path: tuple[str, ...]) -> None:
             if state.get(a) == 1:
-                raise ValueError(f"the hierarchy has a cycle: {' -> '.join(path + (a,))}")
+                raise ValueError(
+                    f"the hierarchy has a cycle: {' -> '.join(path + (a,))}"
+                )
             if state.get(a) == 2:
                 return
             state[a] = 1
@@ -108,7 +125,9 @@ class Hierarchy:
             if not ch[a]:
                 self._span[a] = (pos[a],)
             else:
-                self._span[a] = tuple(sorted(set().union(*(self._span[k] for k in ch[a]))))
+                self._span[a] = tuple(
+                    sorted(set().union(*(self._span[k] for k in ch[a])))
+                )
         self._layer = {self.top: 0}
         for a in reversed(order):  # top-down: longest path from the top
             for k in ch[a]:
@@ -132,7 +151,9 @@ class Hierarchy:
         """
         branching = list(branching)
         if not branching or not all(isinstance(b, int) and b >= 1 for b in branching):
-            raise ValueError(f"branching must be a non-empty list of positive ints, got {branching}")
+            raise ValueError(
+                f"branching must be a non-empty list of positive ints, got {branching}"
+            )
         n = 1
         for b in branching:
             n *= b
@@ -143,7 +164,7 @@ class Hierarchy:
         for lay, b in zip(range(depth - 1, -1, -1), reversed(branching)):
             parents = []
             for g in range(0, len(level), b):
-                group = level[g:g + b]
+                group = level[g : g + b]
                 lo, hi = group[0][1][0], group[-1][1][1]
                 name = TOP if lay == 0 else f"L{lay}[{lo}:{hi}]"
                 children[name] = [c for c, _ in group]
@@ -160,7 +181,9 @@ class Hierarchy:
         """
         sizes = list(sizes)
         if not sizes or not all(isinstance(s, int) and s >= 1 for s in sizes):
-            raise ValueError(f"sizes must be a non-empty list of positive ints, got {sizes}")
+            raise ValueError(
+                f"sizes must be a non-empty list of positive ints, got {sizes}"
+            )
         children: dict[str, list[str]] = {TOP: []}
         start = 0
         for s in sizes:
@@ -199,16 +222,19 @@ class Hierarchy:
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
         if not (stride <= kernel) or kernel < 2:
-            raise ValueError(f"need 2 <= kernel and 1 <= stride <= kernel, got kernel={kernel}, stride={stride}")
+            raise ValueError(
+                f"need 2 <= kernel and 1 <= stride <= kernel, got kernel={kernel}, stride={stride}"
+            )
         level = [(_leaf(i), i, i + 1) for i in range(n_inputs)]
         layers = []
         while len(level) > kernel:
             if (len(level) - kernel) % stride:
                 raise ValueError(
-                    f"windows of kernel={kernel}, stride={stride} do not tile a layer of {len(level)} regions")
+                    f"windows of kernel={kernel}, stride={stride} do not tile a layer of {len(level)} regions"
+                )
             nxt = []
             for s in range(0, len(level) - kernel + 1, stride):
-                win = level[s:s + kernel]
+                win = level[s : s + kernel]
                 nxt.append((win, win[0][1], win[-1][2]))
             layers.append(nxt)
             level = [(None, lo, hi) for _, lo, hi in nxt]
@@ -221,7 +247,7 @@ class Hierarchy:
             for idx, (win, lo, hi) in enumerate(lay):
                 name = f"L{lay_no}[{lo}:{hi}]"
                 s = idx * stride
-                children[name] = prev_names[s:s + kernel]
+                children[name] = prev_names[s : s + kernel]
                 names.append(name)
             prev_names = names
         children[TOP] = prev_names
@@ -289,5 +315,7 @@ class Hierarchy:
 
     def __repr__(self) -> str:
         kind = "tree" if self.is_tree() else "DAG"
-        return (f"Hierarchy({kind}, {self.n_inputs} inputs, {len(self.internal)} internal regions, "
-                f"depth {self.depth})")
+        return (
+            f"Hierarchy({kind}, {self.n_inputs} inputs, {len(self.internal)} internal regions, "
+            f"depth {self.depth})"
+        )

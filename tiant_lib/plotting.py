@@ -1,4 +1,5 @@
 """The few figure helpers the chapters share (matplotlib only)."""
+
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -7,8 +8,13 @@ import numpy as np
 from .hierarchy import Hierarchy
 
 
-def draw_hierarchy(h: Hierarchy, ax=None, title: str | None = None, labels: bool = True,
-                   highlight: str | None = None):
+def draw_hierarchy(
+    h: Hierarchy,
+    ax=None,
+    title: str | None = None,
+    labels: bool = True,
+    highlight: str | None = None,
+):
     """Draw a receptive-field hierarchy: top ω at the top, one row per layer, leaves at the bottom.
 
     Each region sits above the centre of the input positions it covers;
@@ -27,12 +33,22 @@ def draw_hierarchy(h: Hierarchy, ax=None, title: str | None = None, labels: bool
         ax.plot([x0, x1], [y0, y1], color="0.6", lw=1, zorder=1)
     for a, (x, y) in pos.items():
         leaf = h.is_leaf(a)
-        color = "tab:red" if a in marked else ("tab:orange" if a == h.top else ("tab:blue" if not leaf else "0.3"))
+        color = (
+            "tab:red"
+            if a in marked
+            else ("tab:orange" if a == h.top else ("tab:blue" if not leaf else "0.3"))
+        )
         ax.scatter([x], [y], s=220 if not leaf else 120, zorder=2, color=color)
         if labels:
             name = "ω" if a == h.top else a
-            ax.annotate(name, (x, y), textcoords="offset points", xytext=(0, 9 if not leaf else -14),
-                        ha="center", fontsize=7)
+            ax.annotate(
+                name,
+                (x, y),
+                textcoords="offset points",
+                xytext=(0, 9 if not leaf else -14),
+                ha="center",
+                fontsize=7,
+            )
     ax.set_xticks([])
     ax.set_ylim(-h.depth - 0.4, 0.4)
     ax.set_yticks(range(0, -h.depth - 1, -1))
@@ -44,8 +60,18 @@ def draw_hierarchy(h: Hierarchy, ax=None, title: str | None = None, labels: bool
     return ax
 
 
-def heatmap(M: np.ndarray, ax=None, title: str | None = None, xlabel: str = "", ylabel: str = "",
-            cmap: str | None = None, vmin=None, vmax=None, colorbar: bool = True, diverging: bool = False):
+def heatmap(
+    M: np.ndarray,
+    ax=None,
+    title: str | None = None,
+    xlabel: str = "",
+    ylabel: str = "",
+    cmap: str | None = None,
+    vmin=None,
+    vmax=None,
+    colorbar: bool = True,
+    diverging: bool = False,
+):
     """Show a matrix (e.g. ``P_αβ`` or ``F_α``) with rows down and columns across.
 
     ``diverging=True`` centres a red–blue colour map on zero (for gradients).
@@ -56,7 +82,14 @@ def heatmap(M: np.ndarray, ax=None, title: str | None = None, xlabel: str = "", 
     if diverging:
         lim = float(np.nanmax(np.abs(M))) or 1.0
         vmin, vmax, cmap = -lim, lim, cmap or "RdBu_r"
-    im = ax.imshow(M, cmap=cmap or "viridis", vmin=vmin, vmax=vmax, aspect="auto", interpolation="nearest")
+    im = ax.imshow(
+        M,
+        cmap=cmap or "viridis",
+        vmin=vmin,
+        vmax=vmax,
+        aspect="auto",
+        interpolation="nearest",
+    )
     for axis, n in ((ax.xaxis, M.shape[1]), (ax.yaxis, M.shape[0])):
         axis.set_major_locator(plt.MaxNLocator(nbins=min(n, 8), integer=True))
     ax.set_xlabel(xlabel, fontsize=8)
@@ -73,7 +106,9 @@ def loglog_slope(x, y) -> float:
     """Least-squares slope of ``log y`` against ``log x`` (the exponent of a power law)."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     if x.shape != y.shape or x.ndim != 1 or len(x) < 2:
-        raise ValueError(f"x and y must be 1-D of equal length >= 2, got {x.shape} and {y.shape}")
+        raise ValueError(
+            f"x and y must be 1-D of equal length >= 2, got {x.shape} and {y.shape}"
+        )
     if (x <= 0).any() or (y <= 0).any():
         raise ValueError("x and y must be positive for a log-log fit")
     return float(np.polyfit(np.log(x), np.log(y), 1)[0])

@@ -4,6 +4,7 @@
 ``f_j(z_α) = E_x[f_j(x) | z_α]`` (and the same for gates and gradients) of a
 real student, obtained by enumerating the teacher's input space.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -43,7 +44,9 @@ class EventAverages:
         return {a: np.nan_to_num(self.prior[a][:, None] * G) for a, G in self.G.items()}
 
 
-def condition_on(values: np.ndarray, z: np.ndarray, p: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+def condition_on(
+    values: np.ndarray, z: np.ndarray, p: np.ndarray, m: int
+) -> tuple[np.ndarray, np.ndarray]:
     """``E[values | z = a]`` for ``a = 0..m-1`` under sample weights ``p``, and ``P(z = a)``.
 
     Parameters
@@ -65,7 +68,9 @@ def condition_on(values: np.ndarray, z: np.ndarray, p: np.ndarray, m: int) -> tu
     values = np.asarray(values, dtype=np.float64)
     z = np.asarray(z)
     if values.ndim != 2 or z.shape != (len(values),) or np.shape(p) != (len(values),):
-        raise ValueError(f"values (N, k), z (N,) and p (N,) must agree in N; got {values.shape}, {z.shape}, {np.shape(p)}")
+        raise ValueError(
+            f"values (N, k), z (N,) and p (N,) must agree in N; got {values.shape}, {z.shape}, {np.shape(p)}"
+        )
     onehot = np.zeros((len(z), m))
     onehot[np.arange(len(z)), z] = 1.0
     wz = onehot * np.asarray(p)[:, None]
@@ -76,8 +81,12 @@ def condition_on(values: np.ndarray, z: np.ndarray, p: np.ndarray, m: int) -> tu
     return cond, prior
 
 
-def event_averages(student: Student, teacher: Teacher, X: np.ndarray | None = None,
-                   p: np.ndarray | None = None) -> EventAverages:
+def event_averages(
+    student: Student,
+    teacher: Teacher,
+    X: np.ndarray | None = None,
+    p: np.ndarray | None = None,
+) -> EventAverages:
     """Exact event averages ``F_α, D_α, G_α`` of a real student (PAPER.md §2, the left-hand sides of Theorems 2 and 4).
 
     Parameters
@@ -94,12 +103,16 @@ def event_averages(student: Student, teacher: Teacher, X: np.ndarray | None = No
     EventAverages
     """
     if not isinstance(student, Student) or not isinstance(teacher, Teacher):
-        raise TypeError("event_averages(student, teacher): expected a Student and a Teacher")
+        raise TypeError(
+            "event_averages(student, teacher): expected a Student and a Teacher"
+        )
     if student.hierarchy is not teacher.hierarchy:
         raise ValueError("student and teacher must share the same Hierarchy object")
     top = teacher.hierarchy.top
     if student.n[top] != teacher.m[top]:
-        raise ValueError(f"student has {student.n[top]} outputs but the teacher has m_ω = {teacher.m[top]} classes")
+        raise ValueError(
+            f"student has {student.n[top]} outputs but the teacher has m_ω = {teacher.m[top]} classes"
+        )
     if X is None:
         X, p = teacher.enumerate()
     elif p is None:
@@ -116,7 +129,9 @@ def event_averages(student: Student, teacher: Teacher, X: np.ndarray | None = No
 
 
 # --------------------------------------------------------------------------- Theorem 1
-def marginalized(values: np.ndarray, X: np.ndarray, p: np.ndarray, positions) -> np.ndarray:
+def marginalized(
+    values: np.ndarray, X: np.ndarray, p: np.ndarray, positions
+) -> np.ndarray:
     """Marginalized quantity ``E_{x_{-k} | x_k}[values(x)]``, evaluated at every sample (Theorem 1).
 
     Averages over everything outside the input positions ``positions`` (a
@@ -140,8 +155,15 @@ def marginalized(values: np.ndarray, X: np.ndarray, p: np.ndarray, positions) ->
     """
     X = np.asarray(X)
     positions = list(positions)
-    if X.ndim != 2 or not positions or min(positions) < 0 or max(positions) >= X.shape[1]:
-        raise ValueError(f"positions {positions} must index the columns of X (shape {X.shape})")
+    if (
+        X.ndim != 2
+        or not positions
+        or min(positions) < 0
+        or max(positions) >= X.shape[1]
+    ):
+        raise ValueError(
+            f"positions {positions} must index the columns of X (shape {X.shape})"
+        )
     _, code = np.unique(X[:, positions], axis=0, return_inverse=True)
     code = code.reshape(-1)
     cond, _ = condition_on(values, code, p, int(code.max()) + 1)
@@ -186,12 +208,21 @@ class MatrixForm:
         out = {}
         for a, Gt in self.Gt.items():
             with np.errstate(invalid="ignore", divide="ignore"):
-                out[a] = np.where(self.prior[a][:, None] > 0, Gt / self.prior[a][:, None], np.nan)
+                out[a] = np.where(
+                    self.prior[a][:, None] > 0, Gt / self.prior[a][:, None], np.nan
+                )
         return out
 
 
-def matrix_form(teacher: Teacher, W: dict, b: dict | None = None, D: dict | None = None,
-                activation: str = "relu", X: np.ndarray | None = None, p: np.ndarray | None = None) -> MatrixForm:
+def matrix_form(
+    teacher: Teacher,
+    W: dict,
+    b: dict | None = None,
+    D: dict | None = None,
+    activation: str = "relu",
+    X: np.ndarray | None = None,
+    p: np.ndarray | None = None,
+) -> MatrixForm:
     """Forward, backward and update of a student written on the teacher's events (Theorem 4).
 
     ::
@@ -235,21 +266,29 @@ def matrix_form(teacher: Teacher, W: dict, b: dict | None = None, D: dict | None
         raise ValueError(f"W has no weights for edges {sorted(missing)}")
     extra = set(W) - set(h.edges)
     if extra:
-        raise ValueError(f"W has weights for (child, parent) pairs that are not edges: {sorted(extra)}")
+        raise ValueError(
+            f"W has weights for (child, parent) pairs that are not edges: {sorted(extra)}"
+        )
     W = {e: np.asarray(w, dtype=np.float64) for e, w in W.items()}
     n = {x: teacher.d for x in h.leaves}
     for bb, a in h.edges:
         w = W[(bb, a)]
         if w.ndim != 2 or w.shape[0] != n.get(bb, w.shape[0]):
-            raise ValueError(f"W[{(bb, a)}] has shape {w.shape}; expected ({n.get(bb)}, n_{a})")
+            raise ValueError(
+                f"W[{(bb, a)}] has shape {w.shape}; expected ({n.get(bb)}, n_{a})"
+            )
         if a in n and w.shape[1] != n[a]:
-            raise ValueError(f"W[{(bb, a)}] has {w.shape[1]} columns but region {a!r} has {n[a]} nodes")
+            raise ValueError(
+                f"W[{(bb, a)}] has {w.shape[1]} columns but region {a!r} has {n[a]} nodes"
+            )
         n[a] = w.shape[1]
         if not np.isfinite(w).all():
             raise ValueError(f"W[{(bb, a)}] contains NaN or inf")
     top = h.top
     if n[top] != teacher.m[top]:
-        raise ValueError(f"the top has {n[top]} nodes but the teacher has m_ω = {teacher.m[top]} classes")
+        raise ValueError(
+            f"the top has {n[top]} nodes but the teacher has m_ω = {teacher.m[top]} classes"
+        )
     P = {(a, bb): teacher.transition(a, bb, X, p) for bb, a in h.edges}
     prior = {r: teacher.prior(r, X, p) for r in h.regions}
     F = {x: np.eye(teacher.d) for x in h.leaves}
@@ -260,14 +299,22 @@ def matrix_form(teacher: Teacher, W: dict, b: dict | None = None, D: dict | None
             raw = raw + np.asarray(b[a], dtype=np.float64)[None, :]
         if D is not None:
             if D[a].shape != raw.shape:
-                raise ValueError(f"D[{a!r}] must have shape {raw.shape}, got {D[a].shape}")
+                raise ValueError(
+                    f"D[{a!r}] must have shape {raw.shape}, got {D[a].shape}"
+                )
             Dm[a] = np.asarray(D[a], dtype=np.float64)
         else:
-            Dm[a] = (raw > 0).astype(np.float64) if activation == "relu" else np.ones_like(raw)
+            Dm[a] = (
+                (raw > 0).astype(np.float64)
+                if activation == "relu"
+                else np.ones_like(raw)
+            )
         F[a] = Dm[a] * raw
     Gt = {top: prior[top][:, None] * (Dm[top] * np.eye(teacher.m[top]) - F[top])}
     for bb in reversed(h.internal[:-1]):
-        Gt[bb] = Dm[bb] * sum(P[(a, bb)].T @ Gt[a] @ W[(bb, a)].T for a in h.parents(bb))
+        Gt[bb] = Dm[bb] * sum(
+            P[(a, bb)].T @ Gt[a] @ W[(bb, a)].T for a in h.parents(bb)
+        )
     dW = {(bb, a): (P[(a, bb)] @ F[bb]).T @ Gt[a] for bb, a in h.edges}
     db = {a: Gt[a].sum(0) for a in h.internal} if b else {}
     loss = 0.5 * float(prior[top] @ ((F[top] - np.eye(teacher.m[top])) ** 2).sum(1))
@@ -289,10 +336,15 @@ def _tv_gap(z_cond, z_full, code, p, sizes):
 
 
 def _rel(err, ref) -> float:
-    return float(np.linalg.norm(np.nan_to_num(err)) / max(np.linalg.norm(np.nan_to_num(ref)), 1e-300))
+    return float(
+        np.linalg.norm(np.nan_to_num(err))
+        / max(np.linalg.norm(np.nan_to_num(ref)), 1e-300)
+    )
 
 
-def reformulation_errors(student: Student, teacher: Teacher) -> dict[str, dict[str, float]]:
+def reformulation_errors(
+    student: Student, teacher: Teacher
+) -> dict[str, dict[str, float]]:
     """Relative error of Theorem 2's two equations at every region, on the real network's event averages.
 
     ``forward`` compares ``F_α`` with ``D_α ∘ Σ_β P_αβ F_β W_βα`` (+ bias);
@@ -317,12 +369,16 @@ def reformulation_errors(student: Student, teacher: Teacher) -> dict[str, dict[s
             fwd = fwd + biases[a]
         out[a] = {"forward": _rel(F[a] - ea.D[a] * fwd, F[a])}
         if a != h.top:
-            back = sum(teacher.transition(a, a2) @ G[a2] @ W[(a, a2)].T for a2 in h.parents(a))
+            back = sum(
+                teacher.transition(a, a2) @ G[a2] @ W[(a, a2)].T for a2 in h.parents(a)
+            )
             out[a]["backward"] = _rel(G[a] - ea.D[a] * back, G[a])
     return out
 
 
-def assumption_gaps(student: Student, teacher: Teacher) -> dict[tuple[str, str], dict[str, float]]:
+def assumption_gaps(
+    student: Student, teacher: Teacher
+) -> dict[tuple[str, str], dict[str, float]]:
     """How far each of Theorem 2's three assumptions is from holding, per edge (β, α).
 
     All numbers are 0 exactly when the assumption holds (on the support of P(x)):
@@ -371,9 +427,13 @@ def assumption_gaps(student: Student, teacher: Teacher) -> dict[tuple[str, str],
     for bb, a in h.edges:
         xb, kb = content(bb)
         xa, ka = content(a)
-        gaps = {"focus": _tv_gap(z[bb], z[a], xb, p, (teacher.m[bb], teacher.m[a], kb)),
-                "broadness": _tv_gap(z[a], z[bb], xa, p, (teacher.m[a], teacher.m[bb], ka))}
-        raw = sum(run.f[c] @ W[(c, a)] for c in h.children(a)) + (biases[a] if biases else 0.0)
+        gaps = {
+            "focus": _tv_gap(z[bb], z[a], xb, p, (teacher.m[bb], teacher.m[a], kb)),
+            "broadness": _tv_gap(z[a], z[bb], xa, p, (teacher.m[a], teacher.m[bb], ka)),
+        }
+        raw = sum(run.f[c] @ W[(c, a)] for c in h.children(a)) + (
+            biases[a] if biases else 0.0
+        )
         gaps["decorrelation_f"] = cov_gap(run.gate[a], raw, z[a], teacher.m[a])
         if not h.is_leaf(bb):
             graw = sum(run.g[a2] @ W[(bb, a2)].T for a2 in h.parents(bb))
@@ -402,10 +462,14 @@ def selectivity(F: np.ndarray) -> np.ndarray:
     """
     F = np.asarray(F, dtype=np.float64)
     if F.ndim != 2 or F.shape[0] < 2:
-        raise ValueError(f"F must be an m × n matrix with m >= 2 events, got shape {F.shape}")
+        raise ValueError(
+            f"F must be an m × n matrix with m >= 2 events, got shape {F.shape}"
+        )
     F = np.nan_to_num(F)
     if (F < -1e-12).any():
-        raise ValueError("selectivity needs non-negative activations (a ReLU student's F)")
+        raise ValueError(
+            "selectivity needs non-negative activations (a ReLU student's F)"
+        )
     m = F.shape[0]
     total = F.sum(axis=0)
     alive = total > 1e-12
@@ -424,11 +488,15 @@ def event_coverage(F: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     """
     F = np.nan_to_num(np.asarray(F, dtype=np.float64))
     if F.ndim != 2 or F.shape[0] < 2:
-        raise ValueError(f"F must be an m × n matrix with m >= 2 events, got shape {F.shape}")
+        raise ValueError(
+            f"F must be an m × n matrix with m >= 2 events, got shape {F.shape}"
+        )
     peak = F.max(axis=0)
     covered = np.zeros(F.shape[0], dtype=bool)
     for a in range(F.shape[0]):
         others = np.delete(F, a, axis=0).max(axis=0)
-        score = np.divide(F[a] - others, peak, out=np.full(F.shape[1], -np.inf), where=peak > 1e-12)
+        score = np.divide(
+            F[a] - others, peak, out=np.full(F.shape[1], -np.inf), where=peak > 1e-12
+        )
         covered[a] = bool((score > threshold).any())
     return covered

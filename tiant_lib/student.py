@@ -10,6 +10,7 @@ Leaves are one-hot (``F_leaf = I``: leaf x_i has ``d`` nodes), the top has
 ``n_ω = m_ω`` outputs and the loss is ``E_x ||f_ω(x) − onehot(y)||² / 2``,
 so ``g`` is the *descent* direction. Weights are not shared between regions.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -97,14 +98,29 @@ class Student(torch.nn.Module):
     (16, 16)
     """
 
-    def __init__(self, hierarchy: Hierarchy, n: int | Mapping[str, int], n_classes: int, d: int = 2,
-                 activation: str = "relu", bias: bool = False, batchnorm: bool = False, eps: float = 1e-5,
-                 seed: int = 0, dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu"):
+    def __init__(
+        self,
+        hierarchy: Hierarchy,
+        n: int | Mapping[str, int],
+        n_classes: int,
+        d: int = 2,
+        activation: str = "relu",
+        bias: bool = False,
+        batchnorm: bool = False,
+        eps: float = 1e-5,
+        seed: int = 0,
+        dtype: torch.dtype = torch.float64,
+        device: str | torch.device = "cpu",
+    ):
         super().__init__()
         if not isinstance(hierarchy, Hierarchy):
-            raise TypeError(f"hierarchy must be a Hierarchy, got {type(hierarchy).__name__}")
+            raise TypeError(
+                f"hierarchy must be a Hierarchy, got {type(hierarchy).__name__}"
+            )
         if activation not in ("relu", "linear"):
-            raise ValueError(f"activation must be 'relu' or 'linear', got {activation!r}")
+            raise ValueError(
+                f"activation must be 'relu' or 'linear', got {activation!r}"
+            )
         for name, v, lo in (("n_classes", n_classes, 1), ("d", d, 2)):
             if not isinstance(v, (int, np.integer)) or v < lo:
                 raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
@@ -113,7 +129,12 @@ class Student(torch.nn.Module):
         if eps < 0:
             raise ValueError(f"eps must be >= 0, got {eps}")
         h = self.hierarchy = hierarchy
-        self.d, self.activation, self.batchnorm, self.eps = int(d), activation, bool(batchnorm), float(eps)
+        self.d, self.activation, self.batchnorm, self.eps = (
+            int(d),
+            activation,
+            bool(batchnorm),
+            float(eps),
+        )
         self.dtype, self.device = dtype, torch.device(device)
         self.n: dict[str, int] = {x: self.d for x in h.leaves}
         for a in h.internal:
@@ -126,7 +147,9 @@ class Student(torch.nn.Module):
             else:
                 v = n
             if not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"width of region {a!r} must be a positive int, got {v!r}")
+                raise ValueError(
+                    f"width of region {a!r} must be a positive int, got {v!r}"
+                )
             self.n[a] = int(v)
         gen = torch.Generator().manual_seed(int(seed))
         kw = dict(dtype=dtype)
@@ -134,48 +157,83 @@ class Student(torch.nn.Module):
         self._W = torch.nn.ParameterList()
         for b, a in h.edges:
             fan_in = sum(self.n[c] for c in h.children(a))
-            w = torch.randn(self.n[b], self.n[a], generator=gen, **kw) / fan_in ** 0.5
+            w = torch.randn(self.n[b], self.n[a], generator=gen, **kw) / fan_in**0.5
             self._W.append(torch.nn.Parameter(w.to(self.device)))
         self.region_index = {a: i for i, a in enumerate(h.internal)}
         self._b = torch.nn.ParameterList(
-            [torch.nn.Parameter(torch.zeros(self.n[a], **kw, device=self.device)) for a in h.internal]
-            if bias else [])
-        self.bn_regions = tuple(a for a in h.internal if a != h.top) if batchnorm else ()
+            [
+                torch.nn.Parameter(torch.zeros(self.n[a], **kw, device=self.device))
+                for a in h.internal
+            ]
+            if bias
+            else []
+        )
+        self.bn_regions = (
+            tuple(a for a in h.internal if a != h.top) if batchnorm else ()
+        )
         self._c1 = torch.nn.ParameterList(
-            [torch.nn.Parameter(torch.ones(self.n[a], **kw, device=self.device)) for a in self.bn_regions])
+            [
+                torch.nn.Parameter(torch.ones(self.n[a], **kw, device=self.device))
+                for a in self.bn_regions
+            ]
+        )
         self._c0 = torch.nn.ParameterList(
-            [torch.nn.Parameter(torch.zeros(self.n[a], **kw, device=self.device)) for a in self.bn_regions])
+            [
+                torch.nn.Parameter(torch.zeros(self.n[a], **kw, device=self.device))
+                for a in self.bn_regions
+            ]
+        )
 
     @classmethod
-    def for_teacher(cls, teacher, n: int | Mapping[str, int] | None = None, **kwargs) -> "Student":
+    def for_teacher(
+        cls, teacher, n: int | Mapping[str, int] | None = None, **kwargs
+    ) -> "Student":
         """A student for ``teacher``: same hierarchy, ``d``, ``n_ω = m_ω``; ``n_α = m_α`` unless ``n`` is given."""
         n = dict(teacher.m) if n is None else n
-        return cls(teacher.hierarchy, n, teacher.m[teacher.hierarchy.top], d=teacher.d, **kwargs)
+        return cls(
+            teacher.hierarchy,
+            n,
+            teacher.m[teacher.hierarchy.top],
+            d=teacher.d,
+            **kwargs,
+        )
 
     # ------------------------------------------------------------ parameters
     def W(self, b: str, a: str) -> torch.nn.Parameter:
         """The weight matrix ``W_βα`` (``n_β × n_α``) of edge β → α."""
         if (b, a) not in self.edge_index:
-            raise ValueError(f"({b!r}, {a!r}) is not an edge (child, parent) of the hierarchy")
+            raise ValueError(
+                f"({b!r}, {a!r}) is not an edge (child, parent) of the hierarchy"
+            )
         return self._W[self.edge_index[(b, a)]]
 
     def get_weights(self) -> dict[Edge, np.ndarray]:
         """All ``W_βα`` as float64 NumPy arrays, keyed by ``(β, α)``."""
-        return {e: self._W[i].detach().cpu().numpy().astype(np.float64) for e, i in self.edge_index.items()}
+        return {
+            e: self._W[i].detach().cpu().numpy().astype(np.float64)
+            for e, i in self.edge_index.items()
+        }
 
     def get_biases(self) -> dict[str, np.ndarray]:
         """All biases ``b_α`` (empty dict without biases)."""
         if not len(self._b):
             return {}
-        return {a: self._b[i].detach().cpu().numpy().astype(np.float64) for a, i in self.region_index.items()}
+        return {
+            a: self._b[i].detach().cpu().numpy().astype(np.float64)
+            for a, i in self.region_index.items()
+        }
 
-    def set_weights(self, W: Mapping[Edge, np.ndarray], b: Mapping[str, np.ndarray] | None = None) -> None:
+    def set_weights(
+        self, W: Mapping[Edge, np.ndarray], b: Mapping[str, np.ndarray] | None = None
+    ) -> None:
         """Overwrite weights (and biases) in place; shapes must match ``(n_β, n_α)``."""
         for e, w in W.items():
             p = self.W(*e)
             w = torch.as_tensor(np.asarray(w), dtype=self.dtype)
             if tuple(w.shape) != tuple(p.shape):
-                raise ValueError(f"W{e} must have shape {tuple(p.shape)}, got {tuple(w.shape)}")
+                raise ValueError(
+                    f"W{e} must have shape {tuple(p.shape)}, got {tuple(w.shape)}"
+                )
             with torch.no_grad():
                 p.copy_(w)
         for a, v in (b or {}).items():
@@ -185,7 +243,9 @@ class Student(torch.nn.Module):
                 raise ValueError(f"unknown internal region {a!r}")
             v = torch.as_tensor(np.asarray(v), dtype=self.dtype)
             if tuple(v.shape) != (self.n[a],):
-                raise ValueError(f"b[{a!r}] must have shape ({self.n[a]},), got {tuple(v.shape)}")
+                raise ValueError(
+                    f"b[{a!r}] must have shape ({self.n[a]},), got {tuple(v.shape)}"
+                )
             with torch.no_grad():
                 self._b[self.region_index[a]].copy_(v)
 
@@ -193,7 +253,9 @@ class Student(torch.nn.Module):
     def _check_X(self, X) -> torch.Tensor:
         X = np.asarray(X)
         if X.ndim != 2 or X.shape[1] != self.hierarchy.n_inputs:
-            raise ValueError(f"X must have shape (N, {self.hierarchy.n_inputs}), got {X.shape}")
+            raise ValueError(
+                f"X must have shape (N, {self.hierarchy.n_inputs}), got {X.shape}"
+            )
         if not np.issubdtype(X.dtype, np.integer):
             raise TypeError(f"X must hold integer input values, got dtype {X.dtype}")
         if X.size and (X.min() < 0 or X.max() >= self.d):
@@ -205,7 +267,9 @@ class Student(torch.nn.Module):
             return torch.full((N,), 1.0 / N, dtype=self.dtype, device=self.device)
         p = np.asarray(p, dtype=np.float64)
         if p.shape != (N,):
-            raise ValueError(f"p must have shape ({N},) (one weight per sample), got {p.shape}")
+            raise ValueError(
+                f"p must have shape ({N},) (one weight per sample), got {p.shape}"
+            )
         if np.isnan(p).any() or (p < 0).any() or not np.isclose(p.sum(), 1.0):
             raise ValueError("p must be non-negative, without NaN, and sum to 1")
         return torch.as_tensor(p, dtype=self.dtype, device=self.device)
@@ -263,17 +327,29 @@ class Student(torch.nn.Module):
         grads = torch.autograd.grad(loss, leaves + lins + params, allow_unused=True)
         safe_p = torch.where(pt > 0, pt, torch.ones_like(pt))[:, None]
         g = {}
-        for r, gr in zip(list(h.leaves) + list(h.internal), grads[:len(leaves) + len(lins)]):
+        for r, gr in zip(
+            list(h.leaves) + list(h.internal), grads[: len(leaves) + len(lins)]
+        ):
             g[r] = (-gr / safe_p).detach().cpu().numpy()
-        rest = [(-gr if gr is not None else None) for gr in grads[len(leaves) + len(lins):]]
+        rest = [
+            (-gr if gr is not None else None) for gr in grads[len(leaves) + len(lins) :]
+        ]
         nW, nb, nc = len(self._W), len(self._b), len(self._c1)
         np_ = lambda t: t.detach().cpu().numpy()  # noqa: E731
         dW = {e: np_(rest[i]) for e, i in self.edge_index.items()}
         db = {a: np_(rest[nW + i]) for a, i in self.region_index.items()} if nb else {}
         dc1 = {a: np_(rest[nW + nb + i]) for i, a in enumerate(self.bn_regions)}
         dc0 = {a: np_(rest[nW + nb + nc + i]) for i, a in enumerate(self.bn_regions)}
-        return Pass(f={r: np_(v) for r, v in f.items()}, gate={r: np_(v) for r, v in gate.items()}, g=g,
-                    dW=dW, db=db, dc1=dc1, dc0=dc0, loss=float(loss.detach()))
+        return Pass(
+            f={r: np_(v) for r, v in f.items()},
+            gate={r: np_(v) for r, v in gate.items()},
+            g=g,
+            dW=dW,
+            db=db,
+            dc1=dc1,
+            dc0=dc0,
+            loss=float(loss.detach()),
+        )
 
     def gd_step(self, X, y, lr: float, p=None) -> Pass:
         """One gradient-descent step ``W ← W + lr · ΔW`` (all parameters); returns the pass before it."""
@@ -282,13 +358,21 @@ class Student(torch.nn.Module):
         out = self.run(X, y, p)
         with torch.no_grad():
             for e, i in self.edge_index.items():
-                self._W[i] += lr * torch.as_tensor(out.dW[e], dtype=self.dtype, device=self.device)
+                self._W[i] += lr * torch.as_tensor(
+                    out.dW[e], dtype=self.dtype, device=self.device
+                )
             for a, i in self.region_index.items():
                 if len(self._b):
-                    self._b[i] += lr * torch.as_tensor(out.db[a], dtype=self.dtype, device=self.device)
+                    self._b[i] += lr * torch.as_tensor(
+                        out.db[a], dtype=self.dtype, device=self.device
+                    )
             for i, a in enumerate(self.bn_regions):
-                self._c1[i] += lr * torch.as_tensor(out.dc1[a], dtype=self.dtype, device=self.device)
-                self._c0[i] += lr * torch.as_tensor(out.dc0[a], dtype=self.dtype, device=self.device)
+                self._c1[i] += lr * torch.as_tensor(
+                    out.dc1[a], dtype=self.dtype, device=self.device
+                )
+                self._c0[i] += lr * torch.as_tensor(
+                    out.dc0[a], dtype=self.dtype, device=self.device
+                )
         return out
 
     def loss(self, X, y, p=None) -> torch.Tensor:
@@ -302,16 +386,29 @@ class Student(torch.nn.Module):
         y = np.asarray(y)
         top = self.hierarchy.top
         if y.shape != (N,) or not np.issubdtype(y.dtype, np.integer):
-            raise ValueError(f"y must be an integer array of shape ({N},), got {y.dtype} {y.shape}")
+            raise ValueError(
+                f"y must be an integer array of shape ({N},), got {y.dtype} {y.shape}"
+            )
         if N and (y.min() < 0 or y.max() >= self.n[top]):
             raise ValueError(f"labels must lie in 0..{self.n[top] - 1}")
         pt = self._check_p(p, N)
         f, gate, lin = self._forward(Xt, pt)
-        target = tF.one_hot(torch.as_tensor(y, device=self.device), self.n[top]).to(self.dtype)
+        target = tF.one_hot(torch.as_tensor(y, device=self.device), self.n[top]).to(
+            self.dtype
+        )
         return f, gate, lin, pt, 0.5 * (pt * ((f[top] - target) ** 2).sum(1)).sum()
 
-    def fit(self, X, y, steps: int, lr: float, p=None, batch_size: int | None = None,
-            optimizer: str = "sgd", seed: int = 0) -> np.ndarray:
+    def fit(
+        self,
+        X,
+        y,
+        steps: int,
+        lr: float,
+        p=None,
+        batch_size: int | None = None,
+        optimizer: str = "sgd",
+        seed: int = 0,
+    ) -> np.ndarray:
         """Train on ``(X, y)``: full-batch gradient descent, or SGD on seeded mini-batches.
 
         Parameters
@@ -344,11 +441,17 @@ class Student(torch.nn.Module):
             raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
         X, y = np.asarray(X), np.asarray(y)
         N = len(X)
-        if batch_size is not None and not (isinstance(batch_size, (int, np.integer)) and 1 <= batch_size):
-            raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
+        if batch_size is not None and not (
+            isinstance(batch_size, (int, np.integer)) and 1 <= batch_size
+        ):
+            raise ValueError(
+                f"batch_size must be a positive int or None, got {batch_size!r}"
+            )
         pn = np.full(N, 1.0 / N) if p is None else np.asarray(p, dtype=np.float64)
         self._check_p(pn, N)
-        opt = (torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam)(self.parameters(), lr=lr)
+        opt = (torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam)(
+            self.parameters(), lr=lr
+        )
         rng = np.random.default_rng(seed)
         history = np.empty(steps)
         for t in range(steps):

@@ -7,6 +7,7 @@ Probabilities such as ``P(z_α)`` and ``P(z_β | z_α)`` arise only by
 marginalising a data distribution ``P(x)``; here they are computed exactly by
 enumerating the (small) input space or counted from samples.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -23,7 +24,9 @@ def _as_rng(seed) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
     if not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an int or numpy Generator, got {type(seed).__name__}")
+        raise TypeError(
+            f"seed must be an int or numpy Generator, got {type(seed).__name__}"
+        )
     return np.random.default_rng(int(seed))
 
 
@@ -35,7 +38,9 @@ def _check_prob_vector(p: np.ndarray, name: str, axis: int = -1) -> np.ndarray:
         raise ValueError(f"{name} has negative probabilities (min {p.min():.3g})")
     s = p.sum(axis=axis)
     if not np.allclose(s, 1.0, atol=1e-9):
-        raise ValueError(f"{name} must sum to 1 along its last axis, sums are {np.round(s, 6)}")
+        raise ValueError(
+            f"{name} must sum to 1 along its last axis, sums are {np.round(s, 6)}"
+        )
     return p
 
 
@@ -73,28 +78,44 @@ class Teacher:
     Use :meth:`lossless` and :meth:`lossy` rather than writing tables by hand.
     """
 
-    def __init__(self, hierarchy: Hierarchy, phi: Mapping[str, ArrayLike], d: int = 2, px=None,
-                 m: Mapping[str, int] | None = None):
+    def __init__(
+        self,
+        hierarchy: Hierarchy,
+        phi: Mapping[str, ArrayLike],
+        d: int = 2,
+        px=None,
+        m: Mapping[str, int] | None = None,
+    ):
         if not isinstance(hierarchy, Hierarchy):
-            raise TypeError(f"hierarchy must be a Hierarchy, got {type(hierarchy).__name__}")
+            raise TypeError(
+                f"hierarchy must be a Hierarchy, got {type(hierarchy).__name__}"
+            )
         if not isinstance(d, (int, np.integer)) or d < 2:
-            raise ValueError(f"d (values per input position) must be an int >= 2, got {d!r}")
+            raise ValueError(
+                f"d (values per input position) must be an int >= 2, got {d!r}"
+            )
         self.hierarchy = h = hierarchy
         self.d = int(d)
         self.m: dict[str, int] = {x: self.d for x in h.leaves}
         self.phi: dict[str, np.ndarray] = {}
         extra = set(phi) - set(h.internal)
         if extra:
-            raise ValueError(f"phi has tables for unknown or leaf regions {sorted(extra)}")
+            raise ValueError(
+                f"phi has tables for unknown or leaf regions {sorted(extra)}"
+            )
         for a in h.internal:
             if a not in phi:
                 raise ValueError(f"phi has no table for region {a!r}")
             t = np.asarray(phi[a])
             if not np.issubdtype(t.dtype, np.integer):
-                raise TypeError(f"phi[{a!r}] must hold integer events, got dtype {t.dtype}")
+                raise TypeError(
+                    f"phi[{a!r}] must hold integer events, got dtype {t.dtype}"
+                )
             want = tuple(self.m[b] for b in h.children(a))
             if t.shape != want:
-                raise ValueError(f"phi[{a!r}] must have shape {want} (one axis per child, length m_child), got {t.shape}")
+                raise ValueError(
+                    f"phi[{a!r}] must have shape {want} (one axis per child, length m_child), got {t.shape}"
+                )
             m_a = int(m[a]) if m is not None and a in m else int(t.max()) + 1
             if t.min() < -1 or t.max() >= m_a:
                 raise ValueError(f"phi[{a!r}] has events outside 0..{m_a - 1}")
@@ -120,7 +141,9 @@ class Teacher:
             span = h.span(a)
             kids = h.children(a)
             kid_m = [d ** h.sz(b) for b in kids]
-            grids = np.indices(kid_m).reshape(len(kids), -1).T  # every combination of child events
+            grids = (
+                np.indices(kid_m).reshape(len(kids), -1).T
+            )  # every combination of child events
             xa = np.full((grids.shape[0], len(span)), -1)
             ok = np.ones(grids.shape[0], dtype=bool)
             for c, b in enumerate(kids):
@@ -137,8 +160,14 @@ class Teacher:
         return cls(h, phi, d=d, px=px, m=m)
 
     @classmethod
-    def lossy(cls, hierarchy: Hierarchy, m, seed: int | np.random.Generator, d: int = 2,
-              px=None) -> "Teacher":
+    def lossy(
+        cls,
+        hierarchy: Hierarchy,
+        m,
+        seed: int | np.random.Generator,
+        d: int = 2,
+        px=None,
+    ) -> "Teacher":
         """Random lossy teacher: each ``φ_α`` a random surjective table onto ``m_α`` events.
 
         Parameters
@@ -181,15 +210,19 @@ class Teacher:
         px = np.asarray(px, dtype=float)
         if px.shape == (n, d):
             return _check_prob_vector(px, "px (per-position distribution)")
-        if px.shape == (d ** n,):
+        if px.shape == (d**n,):
             return _check_prob_vector(px, "px (explicit distribution)")
-        raise ValueError(f"px must have shape ({n}, {d}) (product) or ({d ** n},) (explicit), got {px.shape}")
+        raise ValueError(
+            f"px must have shape ({n}, {d}) (product) or ({d**n},) (explicit), got {px.shape}"
+        )
 
     def _check_X(self, X) -> np.ndarray:
         X = np.asarray(X)
         n = self.hierarchy.n_inputs
         if X.ndim != 2 or X.shape[1] != n:
-            raise ValueError(f"X must have shape (N, {n}) (one row per input), got {X.shape}")
+            raise ValueError(
+                f"X must have shape (N, {n}) (one row per input), got {X.shape}"
+            )
         if not np.issubdtype(X.dtype, np.integer):
             raise TypeError(f"X must hold integer input values, got dtype {X.dtype}")
         if X.size and (X.min() < 0 or X.max() >= self.d):
@@ -198,7 +231,9 @@ class Teacher:
 
     def _check_region(self, a: str) -> str:
         if a not in self.m:
-            raise ValueError(f"unknown region {a!r}; regions are {list(self.hierarchy.regions)}")
+            raise ValueError(
+                f"unknown region {a!r}; regions are {list(self.hierarchy.regions)}"
+            )
         return a
 
     # --------------------------------------------------------------- data
@@ -214,11 +249,13 @@ class Teacher:
         """
         if self._enum is None:
             n, d = self.hierarchy.n_inputs, self.d
-            if d ** n > 2 ** 22:
-                raise ValueError(f"input space has {d ** n} points; too many to enumerate (use sample)")
-            X = _digits(np.arange(d ** n), d, n)
+            if d**n > 2**22:
+                raise ValueError(
+                    f"input space has {d**n} points; too many to enumerate (use sample)"
+                )
+            X = _digits(np.arange(d**n), d, n)
             if self.px is None:
-                p = np.full(d ** n, 1.0 / d ** n)
+                p = np.full(d**n, 1.0 / d**n)
             elif self.px.ndim == 2:
                 p = np.prod(self.px[np.arange(n), X], axis=1)
             else:
@@ -255,7 +292,9 @@ class Teacher:
         for a in h.internal:
             z[a] = self.phi[a][tuple(z[b] for b in h.children(a))]
             if (z[a] < 0).any():
-                raise ValueError(f"region {a!r}: an input reached an impossible child combination")
+                raise ValueError(
+                    f"region {a!r}: an input reached an impossible child combination"
+                )
         return z
 
     def labels(self, X) -> np.ndarray:
@@ -326,22 +365,30 @@ class Teacher:
         self._check_region(a)
         h = self.hierarchy
         if not self.is_lossless(a):
-            raise ValueError(f"region {a!r} is lossy (m = {self.m[a]} < d**sz = {self.d ** h.sz(a)}): cannot decode")
+            raise ValueError(
+                f"region {a!r} is lossy (m = {self.m[a]} < d**sz = {self.d ** h.sz(a)}): cannot decode"
+            )
         return _digits(np.asarray(z), self.d, h.sz(a))
 
     def is_lossless(self, a: str | None = None) -> bool:
         """Whether ``z_α`` determines ``x_α`` (checked on every input); all regions if ``a`` is None."""
-        regions = [self._check_region(a)] if a is not None else list(self.hierarchy.internal)
+        regions = (
+            [self._check_region(a)] if a is not None else list(self.hierarchy.internal)
+        )
         n = self.hierarchy.n_inputs
-        if self.d ** n > 2 ** 16:
-            raise ValueError("input space too large to check losslessness by enumeration")
-        X = _digits(np.arange(self.d ** n), self.d, n)
+        if self.d**n > 2**16:
+            raise ValueError(
+                "input space too large to check losslessness by enumeration"
+            )
+        X = _digits(np.arange(self.d**n), self.d, n)
         z = self.events(X)
         for r in regions:
             xa = _undigits(X[:, list(self.hierarchy.span(r))], self.d)
             # lossless iff the map x_α -> z_α is injective
             pairs = np.unique(np.stack([xa, z[r]], 1), axis=0)
-            if len(np.unique(pairs[:, 1])) != len(pairs) or len(pairs) != len(np.unique(xa)):
+            if len(np.unique(pairs[:, 1])) != len(pairs) or len(pairs) != len(
+                np.unique(xa)
+            ):
                 return False
         return True
 
