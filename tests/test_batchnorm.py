@@ -103,7 +103,7 @@ def test_weighted_bn_backward_matches_autograd(N, n, seed, eps):
 
 @given(st.integers(4, 12), st.integers(2, 5), st.integers(1, 4), st.integers(0, 10**6))
 def test_energy_is_conserved_to_second_order(N, d_in, n, seed):
-    """A linear layer feeding BN: w_j · Δw_j = 0, so ||w_j||² grows by exactly η²||Δw_j||² (PAPER.md §4)."""
+    """A linear layer feeding BN: w_j · Δw_j = 0, so ||w_j||² grows by exactly η²||Δw_j||² (paper, §4)."""
     rng = np.random.default_rng(seed)
     X, W = rng.normal(size=(N, d_in)), rng.normal(size=(d_in, n))
     g_bn = rng.normal(size=(N, n))  # any gradient arriving at the BN output

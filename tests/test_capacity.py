@@ -64,7 +64,7 @@ def test_construction_refuses_non_vertices():
 
 
 def test_lossless_tree_concatenation():
-    """Each P_αβ of a lossless tree has duplicate rows; their concatenation is all-vert (PAPER.md §5 [ours])."""
+    """Each P_αβ of a lossless tree has duplicate rows; their concatenation is all-vert (our weakening of Theorem 6's premise)."""
     h = Hierarchy.blocks([2, 2])
     t = Teacher.lossless(h)
     blocks = [t.transition("omega", b) for b in h.children("omega")]

@@ -91,14 +91,17 @@ def test_event_averages_errors():
     st.integers(1, 2),
     st.integers(0, 1000),
     st.booleans(),
+    st.sampled_from(["linear", "relu"]),
 )
-def test_matrix_form_is_exact_for_lossless_teachers(kind, a, b, seed, bias):
+def test_matrix_form_is_exact_for_lossless_teachers(kind, a, b, seed, bias, output):
+    """Theorem 4 with Theorem 3's premise, for the paper's linear output and ours."""
     h = random_hierarchy(kind, a, b)
     px = np.random.default_rng(seed).dirichlet(np.ones(2), size=h.n_inputs)
     t = Teacher.lossless(h, px=px)
-    s = Student.for_teacher(t, n={r: 3 for r in h.internal}, seed=seed, bias=bias)
+    n = {r: 3 for r in h.internal}
+    s = Student.for_teacher(t, n=n, seed=seed, bias=bias, output=output)
     ea = event_averages(s, t)
-    mf = matrix_form(t, s.get_weights(), s.get_biases())
+    mf = matrix_form(t, s.get_weights(), s.get_biases(), output=output)
     for r in h.internal:
         assert np.allclose(mf.F[r], ea.F[r], atol=1e-12)
         assert np.allclose(mf.D[r], ea.D[r])
@@ -112,6 +115,20 @@ def test_matrix_form_is_exact_for_lossless_teachers(kind, a, b, seed, bias):
         v < 1e-12 for d in reformulation_errors(s, t).values() for v in d.values()
     )
     assert all(v < 1e-12 for d in assumption_gaps(s, t).values() for v in d.values())
+
+
+def test_output_layer_is_linear_by_default_as_in_the_paper():
+    """G_ω = I − F_ω for the default student; D_ω ∘ (I − F_ω) for the ReLU variant."""
+    h = Hierarchy.tree([2, 2])
+    t = Teacher.lossless(h)
+    top, eye = h.top, np.eye(t.m[h.top])
+    lin = event_averages(Student.for_teacher(t, seed=1), t)
+    assert lin.run is not None and np.all(lin.D[top] == 1)
+    np.testing.assert_allclose(lin.G[top], eye - lin.F[top], atol=1e-12)
+    rel = event_averages(Student.for_teacher(t, seed=1, output="relu"), t)
+    assert 0 < rel.D[top].mean() < 1  # some output gates are closed
+    np.testing.assert_allclose(rel.G[top], rel.D[top] * (eye - rel.F[top]), atol=1e-12)
+    assert np.abs(rel.G[top] - (eye - rel.F[top])).max() > 1e-3
 
 
 def test_lossy_teacher_breaks_the_reformulation():
@@ -166,6 +183,8 @@ def test_matrix_form_errors():
         matrix_form(t, bad)
     with pytest.raises(ValueError, match="activation"):
         matrix_form(t, W, activation="tanh")
+    with pytest.raises(ValueError, match="output"):
+        matrix_form(t, W, output="tanh")
     with pytest.raises(TypeError):
         matrix_form(h, W)
     with pytest.raises(ValueError, match="not edges"):

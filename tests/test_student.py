@@ -23,7 +23,7 @@ def _setup(kind="tree", bn=False, bias=False, activation="relu", seed=0):
 
 @given(st.sampled_from(["tree", "conv"]), st.integers(0, 1000), st.booleans())
 def test_backward_recursion_and_updates(kind, seed, bias):
-    """g_k = f'_k Σ_j w_jk g_j and ΔW = E[f gᵀ] (PAPER.md §0) hold per sample."""
+    """g_k = f'_k Σ_j w_jk g_j and ΔW = E[f gᵀ] (paper, §2) hold per sample."""
     h, t, s, X, p = _setup(kind, bias=bias, seed=seed)
     out = s.run(X, t.labels(X), p)
     W = s.get_weights()
@@ -96,6 +96,8 @@ def test_weights_roundtrip_and_errors():
         s.run(X, t.labels(X), p * 2)
     with pytest.raises(ValueError, match="activation"):
         Student(h, 3, 4, activation="tanh")
+    with pytest.raises(ValueError, match="output"):
+        Student(h, 3, 4, output="sigmoid")
     with pytest.raises(ValueError, match="n_classes"):
         Student(h, 3, 0)
     with pytest.raises(ValueError, match="no width"):

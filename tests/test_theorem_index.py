@@ -12,7 +12,7 @@ ROWS = [
     line for line in INDEX.splitlines() if line.startswith("| ") and "{prf:ref}" in line
 ]
 
-# Every statement of the paper (PAPER.md) that the book covers.
+# Every statement of the paper that the book covers.
 PAPER_STATEMENTS = (
     [f"Theorem {i}" for i in range(1, 10)]
     + [f"Definition {i}" for i in range(1, 6)]

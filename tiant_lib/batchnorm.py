@@ -76,7 +76,7 @@ def _stats(f, p, eps):
 
 
 def bn_forward(f, c1=1.0, c0=0.0, p=None, eps: float = 0.0):
-    """Batch Norm forward ``BN(f) = c1 f̃ + c0 1`` (PAPER.md §4).
+    """Batch Norm forward ``BN(f) = c1 f̃ + c0 1`` (paper, §4, Theorem 5).
 
     Parameters
     ----------

@@ -207,7 +207,7 @@ def stacked_relu_weights(blocks: Sequence[np.ndarray], margin: float = 1.0):
     With ``F_β = I`` at every child (the induction hypothesis), the raw
     activation of field α is ``Σ_β P_αβ W_βα + b = [P_αβ1, P_αβ2, …] W + b``;
     the concatenation only has to be all-vert (a weaker condition than every
-    ``P_αβ`` being all-vert — PAPER.md §5 [ours]).
+    ``P_αβ`` being all-vert — our weakening of the premise of Theorem 6, paper §5.1).
 
     Returns
     -------

@@ -17,7 +17,7 @@ from .teacher import Teacher
 
 @dataclass
 class EventAverages:
-    """Event-level quantities of a student under a teacher (PAPER.md §2).
+    """Event-level quantities of a student under a teacher (paper, §2).
 
     Attributes
     ----------
@@ -87,7 +87,7 @@ def event_averages(
     X: np.ndarray | None = None,
     p: np.ndarray | None = None,
 ) -> EventAverages:
-    """Exact event averages ``F_α, D_α, G_α`` of a real student (PAPER.md §2, the left-hand sides of Theorems 2 and 4).
+    """Exact event averages ``F_α, D_α, G_α`` of a real student (paper, §2, the left-hand sides of Theorems 2 and 4).
 
     Parameters
     ----------
@@ -220,6 +220,7 @@ def matrix_form(
     b: dict | None = None,
     D: dict | None = None,
     activation: str = "relu",
+    output: str = "linear",
     X: np.ndarray | None = None,
     p: np.ndarray | None = None,
 ) -> MatrixForm:
@@ -228,7 +229,7 @@ def matrix_form(
     ::
 
         F_α   = D_α ∘ ( Σ_{β∈ch(α)} P_αβ F_β W_βα + 1 b_αᵀ ),      F_leaf = I
-        G̃_β  = D_β ∘ Σ_{α∈pa(β)} P_αβᵀ G̃_α W_βαᵀ,                 G̃_ω = Λ_ω (D_ω ∘ I − F_ω)
+        G̃_β  = D_β ∘ Σ_{α∈pa(β)} P_αβᵀ G̃_α W_βαᵀ,                 G̃_ω = Λ_ω D_ω ∘ (I − F_ω)
         ΔW_βα = (P_αβ F_β)ᵀ G̃_α,                                    Δb_α = 1ᵀ G̃_α
 
     Exact for a lossless teacher (Theorem 3): it then reproduces the real
@@ -247,6 +248,12 @@ def matrix_form(
         Gates to use (e.g. a real network's ``event_averages(...).D``);
         computed as ``1[raw F_α > 0]`` when omitted (ones for a linear student).
     activation : {"relu", "linear"}
+        Nonlinearity of the hidden regions.
+    output : {"linear", "relu"}
+        The top's nonlinearity: ``"linear"`` is the paper's setting,
+        ``G̃_ω = Λ_ω (I − F_ω)``; ``"relu"`` is our variant, with
+        ``G̃_ω = Λ_ω D_ω ∘ (I − F_ω)``. Like ``activation``, ignored where
+        ``D`` is given.
     X, p : optional
         Samples (and weights) to *count* ``P̂_αβ`` and ``Λ̂_α`` from instead of
         the exact ones: one SGD step on the batch ``X`` is this with the
@@ -260,6 +267,8 @@ def matrix_form(
         raise TypeError(f"teacher must be a Teacher, got {type(teacher).__name__}")
     if activation not in ("relu", "linear"):
         raise ValueError(f"activation must be 'relu' or 'linear', got {activation!r}")
+    if output not in ("linear", "relu"):
+        raise ValueError(f"output must be 'linear' or 'relu', got {output!r}")
     h = teacher.hierarchy
     missing = set(h.edges) - set(W)
     if missing:
@@ -304,11 +313,8 @@ def matrix_form(
                 )
             Dm[a] = np.asarray(D[a], dtype=np.float64)
         else:
-            Dm[a] = (
-                (raw > 0).astype(np.float64)
-                if activation == "relu"
-                else np.ones_like(raw)
-            )
+            act = output if a == top else activation
+            Dm[a] = (raw > 0).astype(np.float64) if act == "relu" else np.ones_like(raw)
         F[a] = Dm[a] * raw
     Gt = {top: prior[top][:, None] * (Dm[top] * np.eye(teacher.m[top]) - F[top])}
     for bb in reversed(h.internal[:-1]):

@@ -9,6 +9,12 @@ regions ``β ∈ ch(α)``)::
 Leaves are one-hot (``F_leaf = I``: leaf x_i has ``d`` nodes), the top has
 ``n_ω = m_ω`` outputs and the loss is ``E_x ||f_ω(x) − onehot(y)||² / 2``,
 so ``g`` is the *descent* direction. Weights are not shared between regions.
+
+The output layer is **linear** by default, as in the paper (§3, Theorem 4: the
+boundary condition of the backward pass is ``G_ω = I − F_ω``). A ReLU output
+(``output="relu"``) is our variant, not the paper's: it makes
+``G_ω = D_ω ∘ (I − F_ω)``, and an output unit whose gate is closed on every
+input receives no gradient at all.
 """
 
 from __future__ import annotations
@@ -73,13 +79,16 @@ class Student(torch.nn.Module):
     d : int
         Values per input position; each leaf has ``d`` one-hot nodes.
     activation : {"relu", "linear"}
-        Nonlinearity of every internal region (the top included).
+        Nonlinearity of every hidden region (internal, not the top).
+    output : {"linear", "relu"}
+        The top's nonlinearity. ``"linear"`` (default) is the paper's setting,
+        ``G_ω = I − F_ω``; ``"relu"`` is our variant, ``G_ω = D_ω ∘ (I − F_ω)``.
     bias : bool
         Whether internal regions have biases.
     batchnorm : bool
         Batch Norm (centre, normalise, then ``c1 · + c0``) before the
         nonlinearity of every hidden region (not the top); statistics are
-        weighted by the sample weights ``p`` (PAPER.md §4).
+        weighted by the sample weights ``p`` (paper, §4).
     eps : float
         BN's ε.
     seed : int
@@ -105,6 +114,7 @@ class Student(torch.nn.Module):
         n_classes: int,
         d: int = 2,
         activation: str = "relu",
+        output: str = "linear",
         bias: bool = False,
         batchnorm: bool = False,
         eps: float = 1e-5,
@@ -121,6 +131,9 @@ class Student(torch.nn.Module):
             raise ValueError(
                 f"activation must be 'relu' or 'linear', got {activation!r}"
             )
+        if output not in ("linear", "relu"):
+            raise ValueError(f"output must be 'linear' or 'relu', got {output!r}")
+        self.output = output
         for name, v, lo in (("n_classes", n_classes, 1), ("d", d, 2)):
             if not isinstance(v, (int, np.integer)) or v < lo:
                 raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
@@ -288,7 +301,8 @@ class Student(torch.nn.Module):
             lin[a] = z
             if a in bn:
                 z = bn_forward(z, self._c1[bn[a]], self._c0[bn[a]], p=p, eps=self.eps)
-            if self.activation == "relu":
+            act = self.output if a == h.top else self.activation
+            if act == "relu":
                 gate[a] = (z > 0).to(self.dtype)
                 f[a] = torch.relu(z)
             else:
@@ -469,4 +483,4 @@ class Student(torch.nn.Module):
 
     def __repr__(self) -> str:
         widths = ", ".join(f"{a}: {self.n[a]}" for a in self.hierarchy.internal)
-        return f"Student({self.activation}, batchnorm={self.batchnorm}, bias={bool(len(self._b))}, n={{{widths}}})"
+        return f"Student({self.activation}, output={self.output}, batchnorm={self.batchnorm}, bias={bool(len(self._b))}, n={{{widths}}})"

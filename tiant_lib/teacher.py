@@ -132,7 +132,7 @@ class Teacher:
         ``z_α`` is the base-``d`` number whose digits are ``x_α`` in position
         order, first position most significant. On a tree this is the
         mixed-radix (Kronecker) combination of the children's events. The
-        teacher is exactly invertible (:meth:`decode`); PAPER.md §2, Thm 3.
+        teacher is exactly invertible (:meth:`decode`); paper §2, Theorem 3.
         """
         h = hierarchy
         d = int(d)
