@@ -9,10 +9,15 @@ every chapter checks something.
 import json
 import pathlib
 import re
+import sys
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import nbtools  # noqa: E402  (scripts/ is not a package)
+
+LINE_LENGTH = 88  # ruff's line length: what fits a code cell on the page
 CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
 TOC = (ROOT / "_toc.yml").read_text()
 TOC_FILES = re.findall(r"file:\s*(\S+)", TOC) + [
@@ -52,7 +57,46 @@ def test_every_code_cell_was_executed_in_order(nb):
         f"{nb.name}: code cells {missing} have no stored execution; run `make execute`"
     )
     assert counts == list(range(1, len(counts) + 1)), (
-        f"{nb.name}: execution counts {counts} are not 1..n: execute the whole chapter top to bottom in a fresh kernel"
+        f"{nb.name}: execution counts {counts} are not 1..n: "
+        "execute the whole chapter top to bottom in a fresh kernel"
+    )
+
+
+@pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.name)
+def test_stored_outputs_are_current(nb):
+    """The book publishes stored outputs: they must come from this code and library.
+
+    nbval compares text but not figures; this guard makes a chapter whose code
+    cells or whose tiant_lib changed since `make execute` fail, figures included.
+    """
+    why = nbtools.stale(nb)
+    assert not why, (
+        f"{nb.name}: {'; '.join(why)}: run `make execute NB=chapters/{nb.name}`"
+    )
+
+
+@pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.name)
+def test_no_volatile_metadata(nb):
+    """Timestamps in cell metadata make every re-execution a noisy diff."""
+    cells = json.loads(nb.read_text())["cells"]
+    noisy = [
+        i
+        for i, c in enumerate(cells)
+        if any(k in c.get("metadata", {}) for k in nbtools.VOLATILE_CELL_KEYS)
+    ]
+    assert not noisy, f"{nb.name}: cells {noisy} store execution timestamps"
+
+
+@pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.name)
+def test_code_fits_the_page(nb):
+    long = [
+        line
+        for c in _code_cells(nb)
+        for line in "".join(c["source"]).splitlines()
+        if len(line) > LINE_LENGTH
+    ]
+    assert not long, (
+        f"{nb.name}: {len(long)} code lines over {LINE_LENGTH}: {long[0]!r}"
     )
 
 
@@ -83,7 +127,7 @@ def test_chapter_checks_something_and_is_seeded(nb):
 
 
 def test_colab_install_url_matches_config():
-    """The repository URL is configured once (_config.yml); the Colab cells must agree with it."""
+    """The repository URL is set once (_config.yml); the Colab cells must agree."""
     url = re.search(
         r"^\s*url:\s*(\S+)", (ROOT / "_config.yml").read_text(), re.M
     ).group(1)
@@ -105,7 +149,8 @@ def test_readme_timing_table_lists_every_chapter():
 
 @pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.name)
 def test_chapter_has_exercises_with_a_checked_solution(nb):
-    """At least two exercises; one solution (a premise changed) checks its prediction in a code cell."""
+    """Two exercises or more; one solution (a premise changed) checks its prediction
+    in a code cell."""
     cells = json.loads(nb.read_text())["cells"]
     md = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
     assert len(re.findall(r"```\{exercise\}", md)) >= 2, (
@@ -135,5 +180,6 @@ def test_chapter_has_exercises_with_a_checked_solution(nb):
         and re.search(r"^\s*assert\b", "".join(c["source"]), re.M)
     ]
     assert checked, (
-        f"{nb.name}: the gated solution has no code cell that asserts the predicted outcome"
+        f"{nb.name}: the gated solution has no code cell "
+        "that asserts the predicted outcome"
     )

@@ -1,0 +1,106 @@
+"""Execute chapters in place with quiet metadata and a record of what they ran.
+
+``python scripts/nbtools.py execute [NOTEBOOK ...] [-j JOBS]`` runs each chapter
+top to bottom in a fresh kernel (all of ``chapters/*.ipynb`` when none is
+named), then stores it
+
+* without volatile metadata: no per-cell ``execution`` timestamps, so a diff
+  of a re-executed chapter shows only what changed;
+* with ``metadata.tiant``: a hash of its code cells and a hash of the
+  ``tiant_lib`` sources it ran with. ``tests/test_notebooks.py`` recomputes
+  both and fails when they differ, so the book (which publishes the stored
+  outputs without executing) can never show a figure made by older code.
+
+``python scripts/nbtools.py check`` prints the chapters whose record is stale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import pathlib
+import sys
+from concurrent.futures import ProcessPoolExecutor
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+VOLATILE_CELL_KEYS = ("execution", "ExecuteTime")
+
+
+def code_hash(nb: dict) -> str:
+    """sha256 of every code cell's source, in order."""
+    h = hashlib.sha256()
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            src = cell["source"]
+            h.update(("".join(src) if isinstance(src, list) else src).encode())
+            h.update(b"\0")
+    return h.hexdigest()
+
+
+def library_hash(root: pathlib.Path = ROOT) -> str:
+    """sha256 of the ``tiant_lib`` package sources (file names and contents)."""
+    h = hashlib.sha256()
+    for f in sorted((root / "tiant_lib").rglob("*.py")):
+        h.update(f.relative_to(root).as_posix().encode() + b"\0")
+        h.update(f.read_bytes().replace(b"\r\n", b"\n") + b"\0")
+    return h.hexdigest()
+
+
+def stale(path: pathlib.Path) -> list[str]:
+    """Why the stored outputs of ``path`` may not be what its code produces."""
+    nb = json.loads(path.read_text())
+    rec = nb.get("metadata", {}).get("tiant", {})
+    why = []
+    if rec.get("code_sha256") != code_hash(nb):
+        why.append("its code cells changed since it was executed")
+    if rec.get("tiant_lib_sha256") != library_hash():
+        why.append("tiant_lib changed since it was executed")
+    return why
+
+
+def execute(path: pathlib.Path) -> str:
+    """Run ``path`` in place in a fresh kernel; store outputs and the record."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=300,
+        kernel_name="python3",
+        record_timing=False,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    client.execute()
+    for cell in nb.cells:
+        for key in VOLATILE_CELL_KEYS:
+            cell.metadata.pop(key, None)
+    nb.metadata["tiant"] = {
+        "code_sha256": code_hash(nb),
+        "tiant_lib_sha256": library_hash(),
+    }
+    nbformat.write(nb, path)
+    return path.name
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["execute", "check"])
+    parser.add_argument("notebooks", nargs="*", type=pathlib.Path)
+    parser.add_argument("-j", "--jobs", type=int, default=1)
+    args = parser.parse_args(argv)
+    nbs = args.notebooks or sorted((ROOT / "chapters").glob("*.ipynb"))
+    if args.command == "check":
+        bad = {nb.name: stale(nb) for nb in nbs if stale(nb)}
+        for name, why in bad.items():
+            print(f"{name}: {'; '.join(why)}")
+        return 1 if bad else 0
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        for name in pool.map(execute, [nb.resolve() for nb in nbs]):
+            print(f"executed {name}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""Run nbval over every chapter under several numeric configurations.
+
+``python scripts/portability.py`` (or ``make portability``) re-executes every
+chapter once per configuration and compares it with its stored outputs, then
+prints a table chapter × configuration → pass/fail. Stored outputs are written
+with the machine's native kernels (``make execute``); a chapter that prints a
+digit which moves when torch uses other CPU kernels or MKL another code path
+fails here. The configurations: torch's kernels forced to ``default``
+(generic), ``avx2`` and, where the CPU has AVX-512, ``avx512``, each with MKL
+in conditional-numerical-reproducibility mode ``COMPATIBLE``, plus the native
+kernels. ``OPENBLAS_CORETYPE`` is left as the machine sets it.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def configurations() -> dict[str, dict[str, str]]:
+    flags = (
+        pathlib.Path("/proc/cpuinfo").read_text()
+        if os.path.exists("/proc/cpuinfo")
+        else ""
+    )
+    kernels = ["default", "avx2"] + (["avx512"] if "avx512f" in flags else [])
+    configs = {"native": {}}
+    for k in kernels:
+        configs[k] = {"ATEN_CPU_CAPABILITY": k, "MKL_CBWR": "COMPATIBLE"}
+    return configs
+
+
+def run(env_extra: dict[str, str], chapters: list[pathlib.Path]) -> dict[str, bool]:
+    """nbval over ``chapters`` in one pytest run; pass/fail per chapter."""
+    with tempfile.TemporaryDirectory() as tmp:
+        report = pathlib.Path(tmp) / "junit.xml"
+        cmd = [sys.executable, "-m", "pytest", "-q", "--nbval", "--current-env"]
+        cmd += ["--sanitize-with", "tests/nbval_sanitize.cfg", "-n", "2"]
+        cmd += ["--dist", "loadfile", f"--junitxml={report}"]
+        cmd += [str(c.relative_to(ROOT)) for c in chapters]
+        subprocess.run(
+            cmd,
+            cwd=ROOT,
+            env={**os.environ, **env_extra},
+            capture_output=True,
+            check=False,
+        )
+        failed = set()
+        for case in ET.parse(report).iter("testcase"):
+            if case.find("failure") is not None or case.find("error") is not None:
+                failed.add(
+                    pathlib.Path(case.get("file", "")).stem
+                    or case.get("classname", "").split(".")[-1]
+                )
+    return {c.stem: c.stem not in failed for c in chapters}
+
+
+def main() -> int:
+    chapters = sorted((ROOT / "chapters").glob("*.ipynb"))
+    configs = configurations()
+    results = {}
+    for name, env in configs.items():
+        print(f"nbval under {name}: {env or 'the machine as it is'}", flush=True)
+        results[name] = run(env, chapters)
+    print()
+    print("| Chapter | " + " | ".join(configs) + " |")
+    print("|---|" + "---|" * len(configs))
+    for c in chapters:
+        cells = ["pass" if results[n][c.stem] else "FAIL" for n in configs]
+        print(f"| {c.stem} | " + " | ".join(cells) + " |")
+    ok = all(all(r.values()) for r in results.values())
+    print("\nall chapters pass under every configuration" if ok else "\nFAILURES above")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
