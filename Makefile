@@ -33,11 +33,26 @@ timed = @mkdir -p _build; s=$$(date +%s%N); $(2); rc=$$?; \
 
 .PHONY: install book test lint unit execute portability pdf timings clean
 
+# The environment is installed by uv (pinned, from PyPI like everything else):
+# it resolves and downloads in parallel, several times faster than pip. It reads
+# pip's usual variables: PIP_FIND_LINKS / PIP_EXTRA_INDEX_URL (e.g. PyTorch's
+# CPU wheel index) are passed on, and, like pip, it takes the best version
+# across all indexes.
+UV := $(VENV)/bin/uv
+export UV_INDEX_STRATEGY := unsafe-best-match
+ifneq ($(PIP_FIND_LINKS),)
+export UV_FIND_LINKS := $(PIP_FIND_LINKS)
+endif
+ifneq ($(PIP_EXTRA_INDEX_URL),)
+export UV_EXTRA_INDEX_URL := $(PIP_EXTRA_INDEX_URL)
+endif
+
 $(VENV)/.installed: requirements.txt pyproject.toml
 	@s=$$(date +%s%N); \
 	$(PYTHON) -m venv $(VENV) && \
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt && \
-	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e . && \
+	$(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.8 && \
+	$(UV) pip install --quiet --python $(PY) -r requirements.txt && \
+	$(UV) pip install --quiet --python $(PY) --no-deps --no-build-isolation -e . && \
 	echo $$(( ($$(date +%s%N) - s) / 1000000 )) > $(VENV)/.install-ms
 	touch $@
 
