@@ -1,0 +1,156 @@
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_allclose
+
+from tiant_lib import specialization as sp
+
+SEEDS = [0, 1, 2]
+
+
+def _teacher():
+    return sp.gaussian_teacher(6, [4, 5], 7, SEEDS)
+
+
+def test_separated_weights_rows_are_distinct_and_nonzero():
+    W = sp.separated_weights(30, 3, np.random.default_rng(0))
+    assert set(np.unique(W)) <= set(sp.CHOICES)
+    assert len({tuple(r) for r in W}) == 30
+    assert (np.abs(W).sum(1) > 0).all()
+    with pytest.raises(ValueError, match="distinct"):
+        sp.separated_weights(200, 3, np.random.default_rng(0))
+
+
+def test_teachers_follow_the_repository_protocol():
+    T = _teacher()
+    assert T.widths == [6, 4, 5, 7] and T.n_seeds == 3
+    for W in T.weights:  # every row has unit weight norm
+        assert_allclose(W.norm(dim=2).numpy(), 1.0)
+    T0 = sp.gaussian_teacher(6, [4], 3, SEEDS, bias=0.0)
+    assert_allclose(T0.biases[0].numpy(), 0.0)
+    T2 = sp.two_layer_teacher(5, 4, 6, 1.0, SEEDS)
+    assert_allclose(T2.weights[0].norm(dim=2).numpy(), 1.0)
+    strength = sp.fan_out_strength(T2).numpy()
+    base = sp.fan_out_strength(sp.two_layer_teacher(5, 4, 6, 0.0, SEEDS)).numpy()
+    assert_allclose(strength, base / np.arange(1, 5))  # decays like (i + 1)^-p
+    # same seed, same teacher: seeds are arguments, not global state
+    assert_allclose(T.weights[1].numpy(), _teacher().weights[1].numpy())
+
+
+def test_student_equal_to_teacher_has_rho_one():
+    T = _teacher()
+    x = torch.randn(500, 6, dtype=torch.float64) * 10
+    hidden = sp.forward(T, x)[0]
+    for rho, h in zip(sp.best_correlation(T, T.clone(), x), hidden, strict=True):
+        dead = (h == 0).all(1).numpy()  # a teacher node never active: NaN
+        assert_allclose(rho.numpy()[~dead], 1.0, atol=1e-12)
+        assert np.isnan(rho.numpy()[dead]).all()
+
+
+def test_permuted_rescaled_padded_copy_has_rho_one():
+    """ρ is invariant to permuting student nodes and rescaling them by c > 0."""
+    T = _teacher()
+    rng = np.random.default_rng(1)
+    S = T.clone()
+    perm = [torch.tensor(rng.permutation(n)) for n in T.widths[1:-1]]
+    scale = [torch.tensor(rng.uniform(0.2, 5.0, size=n)) for n in T.widths[1:-1]]
+    for i, (P, c) in enumerate(zip(perm, scale, strict=True)):
+        S.weights[i] = S.weights[i][:, P] * c[P][None, :, None]
+        S.biases[i] = S.biases[i][:, P] * c[P][None, :]
+        S.weights[i + 1] = S.weights[i + 1][:, :, P] / c[P][None, None, :]
+    x = torch.randn(500, 6, dtype=torch.float64) * 10
+    y_t, y_s = sp.forward(T, x)[1], sp.forward(S, x)[1]
+    assert_allclose(y_s.numpy(), y_t.numpy(), atol=1e-10)  # same function
+    for rho in sp.best_correlation(T, S, x):
+        live = ~np.isnan(rho.numpy())
+        assert live.mean() > 0.8
+        assert_allclose(rho.numpy()[live], 1.0, atol=1e-12)
+
+
+def test_correlation_properties():
+    rng = np.random.default_rng(2)
+    a = torch.tensor(rng.normal(size=(50, 3)))
+    b = torch.cat([a * 3 + 1, -a, torch.zeros(50, 1)], dim=1)
+    C = sp.correlation(a, b).numpy()
+    assert_allclose(np.diag(C[:, :3]), 1.0, atol=1e-12)
+    assert_allclose(np.diag(C[:, 3:6]), -1.0, atol=1e-12)
+    assert_allclose(C[:, 6], 0.0)  # a dead (constant) node correlates 0
+    ref = np.corrcoef(a.numpy().T, b[:, :3].numpy().T)[:3, 3:]
+    assert_allclose(C[:, :3], ref, atol=1e-12)
+    p = torch.tensor(rng.dirichlet(np.ones(50)))
+    Cp = sp.correlation(a, a, p=p).numpy()
+    assert_allclose(np.diag(Cp), 1.0, atol=1e-12)
+    assert sp.recovered(torch.tensor([0.99, 0.9])).tolist() == [True, False]
+
+
+def test_sgd_step_matches_autograd():
+    T = _teacher()
+    S = sp.over_realized_student(T, 2, [5, 6, 7])
+    ref = [t.clone().requires_grad_(True) for t in S.weights + S.biases]
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(3, 16, 6, generator=g, dtype=torch.float64) * 2.0
+    sp.train_sgd(S, T, steps=1, lr=0.1, batch=16, data_std=2.0, seed=3)
+    net = sp.Net(ref[:3], ref[3:])
+    err = sp.forward(net, x)[1] - sp.forward(T, x)[1]
+    grads = torch.autograd.grad(err.pow(2).mean((1, 2)).sum(), ref)
+    for new, old, gr in zip(S.weights + S.biases, ref, grads, strict=True):
+        assert_allclose(new.numpy(), (old - 0.1 * gr).detach().numpy(), atol=1e-12)
+
+
+def test_padded_nodes_stay_dead_and_training_reduces_loss():
+    T = sp.two_layer_teacher(5, 3, 4, 1.0, SEEDS)
+    S = sp.over_realized_student(T, 2, SEEDS, init="small", width=10)
+    x = torch.randn(400, 5, dtype=torch.float64)
+    h = sp.train_sgd(S, T, 300, 0.05, batch=16, loss="half_sum", x_eval=x)
+    assert (h["loss"][-1] < h["loss"][0]).all()
+    assert (S.weights[0][:, 6:] == 0).all() and (S.weights[1][:, :, 6:] == 0).all()
+
+
+def test_perturbed_student_and_normalisation():
+    T = sp.gaussian_teacher(4, [3], 5, SEEDS, bias=0.0)
+    S = sp.perturbed_student(T, 2, 0.0, SEEDS)
+    assert_allclose(S.weights[0][:, :3].numpy(), T.weights[0].numpy(), atol=1e-12)
+    assert_allclose(S.weights[1][:, :, :3].numpy(), T.weights[1].numpy(), atol=1e-12)
+    S = sp.perturbed_student(T, 2, 0.1, SEEDS)
+    for W, b in zip(S.weights, S.biases, strict=True):
+        assert_allclose((W.pow(2).sum(2) + b.pow(2)).numpy(), 1.0)
+
+
+def test_bad_inputs_name_the_argument():
+    T = _teacher()
+    with pytest.raises(ValueError, match="seeds"):
+        sp.gaussian_teacher(3, [2], 2, [])
+    with pytest.raises(ValueError, match="widths"):
+        sp.gaussian_teacher(3, [], 2, [0])
+    with pytest.raises(ValueError, match="d must"):
+        sp.gaussian_teacher(0, [2], 2, [0])
+    with pytest.raises(ValueError, match="p "):
+        sp.two_layer_teacher(3, 2, 2, -1.0, [0])
+    with pytest.raises(ValueError, match="k must"):
+        sp.over_realized_student(T, 0, SEEDS)
+    with pytest.raises(ValueError, match="seeds has"):
+        sp.over_realized_student(T, 1, [0])
+    with pytest.raises(ValueError, match="init"):
+        sp.over_realized_student(T, 1, SEEDS, init="xavier")
+    with pytest.raises(ValueError, match="width"):
+        sp.over_realized_student(T, 2, SEEDS, width=3)
+    with pytest.raises(ValueError, match="noise"):
+        sp.perturbed_student(T, 2, -0.1, SEEDS)
+    with pytest.raises(ValueError, match="x must have shape"):
+        sp.forward(T, torch.zeros(4, 5, dtype=torch.float64))
+    with pytest.raises(TypeError, match="x must be"):
+        sp.forward(T, np.zeros((4, 6)))
+    with pytest.raises(ValueError, match="same number of samples"):
+        sp.correlation(torch.zeros(3, 2), torch.zeros(4, 2))
+    with pytest.raises(ValueError, match="p must"):
+        sp.correlation(torch.zeros(3, 2), torch.zeros(3, 2), p=[0.5, 0.5, 0.5])
+    with pytest.raises(ValueError, match="threshold"):
+        sp.recovered(torch.zeros(2), threshold=1.5)
+    with pytest.raises(ValueError, match="lr"):
+        sp.train_sgd(T.clone(), T, 1, lr=-1.0)
+    with pytest.raises(ValueError, match="loss"):
+        sp.train_sgd(T.clone(), T, 1, lr=0.1, loss="l1")
+    with pytest.raises(ValueError, match="steps"):
+        sp.train_sgd(T.clone(), T, 0, lr=0.1)
+    with pytest.raises(ValueError, match="layer"):
+        sp.fan_out_strength(T, 2)

@@ -1,0 +1,554 @@
+"""Student specialization in fully connected ReLU networks: the follow-up papers.
+
+Tian, Jiang, Gong and Morcos, *Luck Matters* (arXiv:1905.13405), and Tian,
+*Student Specialization in Deep ReLU Networks With Finite Width and Input
+Dimension* (ICML 2020, arXiv:1909.13458) leave the summarization teacher of
+arXiv:1809.10829 for a fully connected ReLU **teacher network** fed with
+Gaussian inputs, and ask whether an over-realised student (each hidden layer
+``k`` times wider) trained by SGD on the teacher's outputs *specializes*: does
+each teacher node get a student node whose activation is (nearly) a positive
+multiple of the teacher's?
+
+This module follows the protocols of the public code of both papers
+(``facebookresearch/luckmatters``: ``luckmatter/recon_multilayer.py``,
+``luckmatter/test_multilayer.py``, ``student_specialization/recon_two_layer.py``).
+Every network here is a *batch* of independent networks, one per seed:
+layer ``l`` has weights of shape ``(S, n_out, n_in)`` and biases ``(S, n_out)``,
+so many seeds train as one model with batched matrix products.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+CHOICES = (-0.5, -0.25, 0.0, 0.25, 0.5)
+"""Entries of the teachers' weights in the repository's ``init_separate_w``."""
+
+
+@dataclass
+class Net:
+    """A batch of ``S`` fully connected ReLU networks with a linear output layer.
+
+    Attributes
+    ----------
+    weights : list of torch.Tensor
+        ``weights[l]`` has shape ``(S, n_{l+1}, n_l)``; the last entry is the
+        output layer.
+    biases : list of torch.Tensor
+        ``biases[l]`` has shape ``(S, n_{l+1})``.
+    """
+
+    weights: list[torch.Tensor]
+    biases: list[torch.Tensor]
+
+    @property
+    def n_seeds(self) -> int:
+        """Number of networks in the batch."""
+        return self.weights[0].shape[0]
+
+    @property
+    def widths(self) -> list[int]:
+        """Layer sizes from the input to the output: ``[d, n_1, ..., n_out]``."""
+        return [self.weights[0].shape[2]] + [W.shape[1] for W in self.weights]
+
+    def clone(self) -> Net:
+        """A deep copy (detached)."""
+        return Net(
+            [W.detach().clone() for W in self.weights],
+            [b.detach().clone() for b in self.biases],
+        )
+
+
+def _check_seeds(seeds) -> list[int]:
+    seeds = list(seeds)
+    if not seeds or not all(isinstance(s, (int, np.integer)) and s >= 0 for s in seeds):
+        raise ValueError(
+            f"seeds must be a non-empty list of non-negative ints, got {seeds!r}"
+        )
+    return [int(s) for s in seeds]
+
+
+def _check_pos_int(value, name: str) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def _check_widths(widths) -> list[int]:
+    widths = list(widths)
+    if not widths:
+        raise ValueError("widths must list at least one hidden layer width")
+    return [_check_pos_int(w, "widths entry") for w in widths]
+
+
+def separated_weights(
+    n_out: int, n_in: int, rng: np.random.Generator, choices=CHOICES
+) -> np.ndarray:
+    """Random ``n_out × n_in`` weights: entries in ``choices``, distinct non-zero rows.
+
+    The teacher weights of both papers' experiments (the repository's
+    ``init_separate_w``): well separated teacher nodes.
+    """
+    n_out, n_in = _check_pos_int(n_out, "n_out"), _check_pos_int(n_in, "n_in")
+    choices = np.asarray(choices, dtype=float)
+    if choices.ndim != 1 or len(choices) < 2:
+        raise ValueError(f"choices must list at least two values, got {choices!r}")
+    if len(np.unique(choices)) ** n_in - 1 < n_out:
+        raise ValueError(f"cannot draw {n_out} distinct non-zero rows of length {n_in}")
+    seen = {tuple([0.0] * n_in)}
+    rows = []
+    while len(rows) < n_out:
+        row = tuple(rng.choice(choices, size=n_in))
+        if row not in seen:
+            seen.add(row)
+            rows.append(row)
+    return np.array(rows)
+
+
+def gaussian_teacher(
+    d: int,
+    widths,
+    n_out: int,
+    seeds,
+    bias: float | None = None,
+    choices=CHOICES,
+    device="cpu",
+) -> Net:
+    """The multi-layer teacher of *Luck Matters* (``recon_multilayer.py``), per seed.
+
+    Every layer (output included) gets :func:`separated_weights` and biases
+    uniform on ``[-0.5, 0.5]``; each row and its bias are then divided by the
+    norm of the row's weights (the repository's ``normalize``). With ``bias``
+    given, every bias is that constant instead, and each row is divided by the
+    norm of its weights and bias together (``test_multilayer.py``, bias 0).
+
+    Parameters
+    ----------
+    d : int
+        Input dimension.
+    widths : sequence of int
+        Hidden widths, bottom first (the repository: ``[10, 15, 20, 25]``).
+    n_out : int
+        Number of outputs (the repository's README run: 100).
+    seeds : sequence of int
+        One teacher per seed.
+    """
+    d, n_out = _check_pos_int(d, "d"), _check_pos_int(n_out, "n_out")
+    sizes = [d] + _check_widths(widths) + [n_out]
+    Ws, bs = [], []
+    for seed in _check_seeds(seeds):
+        rng = np.random.default_rng(seed)
+        W_s, b_s = [], []
+        for n_in, n_o in itertools.pairwise(sizes):
+            W = separated_weights(n_o, n_in, rng, choices)
+            if bias is None:
+                b = rng.uniform(-0.5, 0.5, size=n_o)
+                norm = np.linalg.norm(W, axis=1)
+            else:
+                b = np.full(n_o, float(bias))
+                norm = np.sqrt(np.linalg.norm(W, axis=1) ** 2 + b**2)
+            W_s.append(W / norm[:, None])
+            b_s.append(b / norm)
+        Ws.append(W_s)
+        bs.append(b_s)
+    return Net(
+        [torch.tensor(np.stack(w), device=device) for w in zip(*Ws, strict=False)],
+        [torch.tensor(np.stack(b), device=device) for b in zip(*bs, strict=False)],
+    )
+
+
+def two_layer_teacher(
+    d: int,
+    m: int,
+    c: int,
+    p: float,
+    seeds,
+    bias: float = -0.1,
+    choices=CHOICES,
+    device="cpu",
+) -> Net:
+    """The two-layer teacher of *Student Specialization* (``recon_two_layer.py``).
+
+    ``m`` hidden nodes with :func:`separated_weights` rows normalised to unit
+    norm and bias ``bias``; ``c`` linear outputs whose fan-in weights from
+    hidden node ``i`` (0-based) are divided by ``(i + 1)^p`` — teacher node 0
+    is the strongest, node ``m - 1`` the weakest; output biases ``bias``.
+    """
+    d, m, c = (_check_pos_int(v, n) for v, n in ((d, "d"), (m, "m"), (c, "c")))
+    if not np.isfinite(p) or p < 0:
+        raise ValueError(f"p (fan-out strength decay) must be >= 0, got {p!r}")
+    W1s, W2s = [], []
+    for seed in _check_seeds(seeds):
+        rng = np.random.default_rng(seed)
+        W1 = separated_weights(m, d, rng, choices)
+        W1s.append(W1 / np.linalg.norm(W1, axis=1, keepdims=True))
+        W2 = separated_weights(c, m, rng, choices)
+        W2s.append(W2 / (np.arange(1, m + 1) ** p)[None, :])
+    S = len(W1s)
+    return Net(
+        [
+            torch.tensor(np.stack(W1s), device=device),
+            torch.tensor(np.stack(W2s), device=device),
+        ],
+        [
+            torch.full((S, m), float(bias), dtype=torch.float64, device=device),
+            torch.full((S, c), float(bias), dtype=torch.float64, device=device),
+        ],
+    )
+
+
+def fan_out_strength(teacher: Net, layer: int = 0) -> torch.Tensor:
+    """Norm of each node's fan-out weights: ``‖W_{l+1}[:, j]‖``, shape ``(S, n_{l+1})``.
+
+    ``layer`` counts hidden layers from the bottom (0 = lowest).
+    """
+    L = len(teacher.weights) - 1
+    if not isinstance(layer, (int, np.integer)) or not 0 <= layer < L:
+        raise ValueError(f"layer must be an int in [0, {L}), got {layer!r}")
+    return teacher.weights[layer + 1].norm(dim=1)
+
+
+def over_realized_student(
+    teacher: Net,
+    k: int,
+    seeds,
+    init: str = "default",
+    scale: float = 0.005,
+    width: int | None = None,
+) -> Net:
+    """A student with each hidden layer ``k`` times wider than the teacher's.
+
+    Parameters
+    ----------
+    teacher : Net
+        Gives the depth, input and output sizes and the number of seeds.
+    k : int
+        Over-realisation factor.
+    seeds : sequence of int
+        One student initialisation per seed (same length as the teacher batch).
+    init : {"default", "small"}
+        ``"default"``: PyTorch's ``nn.Linear`` initialisation, weights and
+        biases uniform on ``±1/√fan_in`` (``recon_multilayer.py``);
+        ``"small"``: weights ``N(0, scale²)``, biases 0 (``recon_two_layer.py``).
+    width : int, optional
+        Pad every hidden layer to ``width ≥ k·m_l`` nodes whose weights are
+        exactly zero. Such nodes are dead and stay dead under gradient descent
+        (their gradients vanish), so students of different ``k`` train as one
+        batched model.
+    """
+    k = _check_pos_int(k, "k")
+    seeds = _check_seeds(seeds)
+    if len(seeds) != teacher.n_seeds:
+        raise ValueError(
+            f"seeds has {len(seeds)} entries, the teacher batch {teacher.n_seeds}"
+        )
+    if init not in ("default", "small"):
+        raise ValueError(f"init must be 'default' or 'small', got {init!r}")
+    sizes = teacher.widths
+    hidden = [k * n for n in sizes[1:-1]]
+    if width is not None and (
+        not isinstance(width, (int, np.integer)) or width < max(hidden)
+    ):
+        raise ValueError(f"width must be an int >= {max(hidden)}, got {width!r}")
+    full = [sizes[0]] + [width or n for n in hidden] + [sizes[-1]]
+    real = [sizes[0]] + hidden + [sizes[-1]]
+    Ws = [
+        torch.zeros(len(seeds), o, i, dtype=torch.float64)
+        for i, o in itertools.pairwise(full)
+    ]
+    bs = [torch.zeros(len(seeds), o, dtype=torch.float64) for o in full[1:]]
+    for s, seed in enumerate(seeds):
+        g = torch.Generator().manual_seed(seed)
+        for li, (i, o) in enumerate(itertools.pairwise(real)):
+            if init == "default":
+                bound = 1 / np.sqrt(i)
+                Ws[li][s, :o, :i] = (
+                    torch.rand(o, i, generator=g, dtype=torch.float64) * 2 - 1
+                ) * bound
+                bs[li][s, :o] = (
+                    torch.rand(o, generator=g, dtype=torch.float64) * 2 - 1
+                ) * bound
+            else:
+                Ws[li][s, :o, :i] = (
+                    torch.randn(o, i, generator=g, dtype=torch.float64) * scale
+                )
+    device = teacher.weights[0].device
+    return Net([W.to(device) for W in Ws], [b.to(device) for b in bs])
+
+
+def perturbed_student(teacher: Net, k: int, noise: float, seeds) -> Net:
+    """The "lucky node" student of ``test_multilayer.py --perturb``.
+
+    Every weight and bias is ``N(0, noise²)``; the first ``m_l`` nodes of each
+    hidden layer additionally get the teacher's weights (the lucky nodes start
+    near teacher nodes, and the output layer reads them with the teacher's
+    output weights). Each node's fan-in vector (weights and bias) is then
+    normalised to unit norm, as in the repository.
+    """
+    k = _check_pos_int(k, "k")
+    seeds = _check_seeds(seeds)
+    if len(seeds) != teacher.n_seeds:
+        raise ValueError(
+            f"seeds has {len(seeds)} entries, the teacher batch {teacher.n_seeds}"
+        )
+    if not np.isfinite(noise) or noise < 0:
+        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
+    sizes = teacher.widths
+    full = [sizes[0]] + [k * n for n in sizes[1:-1]] + [sizes[-1]]
+    Ws, bs = [], []
+    for li, (i, o) in enumerate(itertools.pairwise(full)):
+        W = torch.empty(len(seeds), o, i, dtype=torch.float64)
+        b = torch.empty(len(seeds), o, dtype=torch.float64)
+        for s, seed in enumerate(seeds):
+            g = torch.Generator().manual_seed(seed * 1000 + li)
+            W[s] = torch.randn(o, i, generator=g, dtype=torch.float64) * noise
+            b[s] = torch.randn(o, generator=g, dtype=torch.float64) * noise
+        Wt, bt = teacher.weights[li].cpu(), teacher.biases[li].cpu()
+        W[:, : Wt.shape[1], : Wt.shape[2]] += Wt
+        b[:, : bt.shape[1]] += bt
+        Ws.append(W)
+        bs.append(b)
+    net = Net(Ws, bs)
+    normalize_fan_in(net)
+    device = teacher.weights[0].device
+    return Net([W.to(device) for W in net.weights], [b.to(device) for b in net.biases])
+
+
+def normalize_fan_in(net: Net) -> None:
+    """Divide each node's fan-in vector (weights and bias) by its norm, in place.
+
+    ``test_multilayer.py`` does this after every step (``W /= W.norm(dim=0)``).
+    """
+    with torch.no_grad():
+        for W, b in zip(net.weights, net.biases, strict=False):
+            norm = (W.pow(2).sum(2) + b.pow(2)).sqrt().clamp_min(1e-300)
+            W /= norm[..., None]
+            b /= norm
+
+
+def forward(net: Net, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Hidden ReLU activations and the linear output, batched over seeds.
+
+    Parameters
+    ----------
+    net : Net
+    x : torch.Tensor
+        Inputs of shape ``(S, N, d)`` (one batch per seed) or ``(N, d)``
+        (the same inputs for every seed).
+
+    Returns
+    -------
+    hidden : list of torch.Tensor
+        ``hidden[l]`` has shape ``(S, N, n_{l+1})``.
+    output : torch.Tensor
+        Shape ``(S, N, n_out)``.
+    """
+    S, d = net.n_seeds, net.widths[0]
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if x.ndim == 2:
+        x = x.expand(S, *x.shape)
+    if x.ndim != 3 or x.shape[0] != S or x.shape[2] != d:
+        raise ValueError(
+            f"x must have shape (N, {d}) or ({S}, N, {d}), got {tuple(x.shape)}"
+        )
+    h, hidden = x, []
+    for W, b in zip(net.weights[:-1], net.biases[:-1], strict=False):
+        h = torch.relu(torch.baddbmm(b[:, None, :], h, W.transpose(1, 2)))
+        hidden.append(h)
+    out = torch.baddbmm(net.biases[-1][:, None, :], h, net.weights[-1].transpose(1, 2))
+    return hidden, out
+
+
+def correlation(a: torch.Tensor, b: torch.Tensor, p=None) -> torch.Tensor:
+    """Centred (Pearson) correlation of each column of ``a`` with each column of ``b``.
+
+    The repository's ``act2corrMat``: a constant column (a dead node)
+    correlates 0 with everything.
+
+    Parameters
+    ----------
+    a, b : torch.Tensor
+        Shapes ``(..., N, m)`` and ``(..., N, n)``: samples along axis ``-2``.
+    p : torch.Tensor, optional
+        Probability weights of the ``N`` samples (default uniform).
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(..., m, n)``, entries in ``[-1, 1]``; invariant to a positive
+        rescaling or a shift of any column.
+    """
+    for name, t in (("a", a), ("b", b)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        if t.ndim < 2:
+            raise ValueError(
+                f"{name} must have shape (..., N, nodes), got {tuple(t.shape)}"
+            )
+    if a.shape[-2] != b.shape[-2]:
+        raise ValueError(
+            "a and b must have the same number of samples, "
+            f"got {a.shape[-2]} and {b.shape[-2]}"
+        )
+    N = a.shape[-2]
+    if p is None:
+        w = torch.full((N,), 1.0 / N, dtype=a.dtype, device=a.device)
+    else:
+        w = torch.as_tensor(p, dtype=a.dtype, device=a.device)
+        if w.shape != (N,) or (w < 0).any() or abs(float(w.sum()) - 1) > 1e-9:
+            raise ValueError(f"p must be {N} non-negative weights summing to 1")
+    ac = a - (w[:, None] * a).sum(-2, keepdim=True)
+    bc = b - (w[:, None] * b).sum(-2, keepdim=True)
+    cov = (ac * w[:, None]).transpose(-1, -2) @ bc
+    sa = (w[:, None] * ac.pow(2)).sum(-2)
+    sb = (w[:, None] * bc.pow(2)).sum(-2)
+    # a (numerically) constant column is a dead node: correlation 0, not 0/0
+    sa = torch.where(sa > 1e-24 * (w[:, None] * a.pow(2)).sum(-2), sa, torch.inf)
+    sb = torch.where(sb > 1e-24 * (w[:, None] * b.pow(2)).sum(-2), sb, torch.inf)
+    return (cov / sa.sqrt()[..., :, None] / sb.sqrt()[..., None, :]).clamp(-1, 1)
+
+
+def best_correlation(teacher: Net, student: Net, x: torch.Tensor) -> list[torch.Tensor]:
+    """Each teacher node's best correlation with a student node of the same layer.
+
+    Returns one tensor of shape ``(S, m_l)`` per hidden layer, bottom first:
+    ``ρ_j = max_k corr(f_j^teacher, f_k^student)`` on the inputs ``x``. A
+    teacher node that is constant on ``x`` (dead) has no correlation to
+    recover: its entry is NaN.
+    """
+    if teacher.n_seeds != student.n_seeds or len(teacher.weights) != len(
+        student.weights
+    ):
+        raise ValueError("teacher and student must have the same seeds and depth")
+    with torch.no_grad():
+        h_t, _ = forward(teacher, x)
+        h_s, _ = forward(student, x)
+        out = []
+        for t, s in zip(h_t, h_s, strict=True):
+            rho = correlation(t, s).amax(-1)
+            dead = t.var(-2) <= 1e-24 * t.pow(2).mean(-2)
+            out.append(torch.where(dead, torch.nan, rho))
+        return out
+
+
+def recovered(rho: torch.Tensor, threshold: float = 0.95) -> torch.Tensor:
+    """Teacher nodes with a student node correlated above ``threshold``.
+
+    ``rho`` comes from :func:`best_correlation`; ICML 2020 uses 0.95. Bool tensor.
+    """
+    if not 0 < threshold < 1:
+        raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
+    return rho > threshold
+
+
+def train_sgd(
+    student: Net,
+    teacher: Net,
+    steps: int,
+    lr: float,
+    batch: int = 64,
+    data_std: float = 1.0,
+    seed: int = 0,
+    loss: str = "mse",
+    normalize: bool = False,
+    x_eval: torch.Tensor | None = None,
+    record_every: int | None = None,
+) -> dict:
+    """Train the student batch on the teacher's outputs with plain SGD, in place.
+
+    Every step draws fresh inputs ``x ~ N(0, data_std² I)`` (one batch per
+    seed) and takes one SGD step on the loss to the teacher's output.
+
+    Parameters
+    ----------
+    loss : {"mse", "half_sum"}
+        ``"mse"``: mean over batch and outputs (``nn.MSELoss``, as in
+        ``recon_multilayer.py``); ``"half_sum"``: ``½‖y − y*‖²`` summed over
+        outputs, averaged over the batch (``recon_two_layer.py``,
+        ``test_multilayer.py``).
+    normalize : bool
+        Renormalise each node's fan-in after every step (:func:`normalize_fan_in`).
+    x_eval : torch.Tensor, optional
+        Held-out inputs on which :func:`best_correlation` is recorded.
+    record_every : int, optional
+        Record every that many steps (and at step 0 and the end).
+
+    Returns
+    -------
+    dict
+        ``"steps"`` (list of int), ``"rho"`` (one array ``(T, S, m_l)`` per
+        hidden layer) and ``"loss"`` (array ``(T, S)``, held-out loss per
+        seed), empty when ``x_eval`` is None.
+    """
+    steps, batch = _check_pos_int(steps, "steps"), _check_pos_int(batch, "batch")
+    if not np.isfinite(lr) or lr <= 0:
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    if loss not in ("mse", "half_sum"):
+        raise ValueError(f"loss must be 'mse' or 'half_sum', got {loss!r}")
+    if (
+        student.widths[0] != teacher.widths[0]
+        or student.widths[-1] != teacher.widths[-1]
+    ):
+        raise ValueError(
+            "student and teacher must have the same input and output sizes"
+        )
+    if record_every is not None:
+        record_every = _check_pos_int(record_every, "record_every")
+    S, d = student.n_seeds, student.widths[0]
+    device = student.weights[0].device
+    g = torch.Generator(device=device).manual_seed(seed)
+    history = {"steps": [], "rho": [], "loss": []}
+
+    def record(step):
+        if x_eval is None:
+            return
+        history["steps"].append(step)
+        rho = best_correlation(teacher, student, x_eval)
+        history["rho"].append([r.cpu().numpy() for r in rho])
+        with torch.no_grad():
+            err = forward(student, x_eval)[1] - forward(teacher, x_eval)[1]
+        history["loss"].append(err.pow(2).mean((1, 2)).cpu().numpy())
+
+    # d(loss)/d(output) = scale * (y - y*), sample by sample
+    scale = 2.0 / (batch * student.widths[-1]) if loss == "mse" else 1.0 / batch
+    record(0)
+    with torch.no_grad():
+        for step in range(1, steps + 1):
+            x = torch.randn(
+                S, batch, d, generator=g, dtype=torch.float64, device=device
+            )
+            x *= data_std
+            y_t = forward(teacher, x)[1]
+            hidden, y = forward(student, x)
+            _sgd_step(student, [x] + hidden, (y - y_t) * scale, lr)
+            if normalize:
+                normalize_fan_in(student)
+            if record_every is not None and (step % record_every == 0 or step == steps):
+                record(step)
+    if record_every is None:
+        record(steps)
+    if history["steps"]:
+        history["rho"] = [np.stack(r) for r in zip(*history["rho"], strict=False)]
+        history["loss"] = np.stack(history["loss"])
+    return history
+
+
+def _sgd_step(net: Net, inputs: list[torch.Tensor], g: torch.Tensor, lr: float) -> None:
+    """One SGD step by hand-written backpropagation (the same step as autograd's).
+
+    ``inputs[l]`` is the input of layer ``l`` (``x``, then the hidden ReLU
+    activations); ``g`` is the gradient of the loss at the output.
+    """
+    for li in range(len(net.weights) - 1, -1, -1):
+        W = net.weights[li]
+        dW = torch.bmm(g.transpose(1, 2), inputs[li])
+        db = g.sum(1)
+        if li > 0:
+            g = torch.bmm(g, W) * (inputs[li] > 0)
+        W -= lr * dW
+        net.biases[li] -= lr * db
