@@ -115,6 +115,39 @@ def test_energy_is_conserved_to_second_order(N, d_in, n, seed):
     )
 
 
+@given(st.integers(4, 12), st.integers(2, 5), st.integers(1, 4), st.integers(0, 10**6))
+def test_energy_is_conserved_with_bn_after_the_relu(N, d_in, n, seed):
+    """Linear layer, ReLU, then BN (the paper's placement): still w_j · Δw_j = 0 (paper, §4).
+
+    The ReLU is positively homogeneous, relu(u) = f'(u) u, and BN's backward
+    is orthogonal to its input; tanh, which is not homogeneous, breaks it.
+    """
+    rng = np.random.default_rng(seed)
+    X = torch.tensor(rng.normal(size=(N, d_in)))
+    W = torch.tensor(rng.normal(size=(d_in, n)), requires_grad=True)
+    g_bn = torch.tensor(rng.normal(size=(N, n)))
+    for act, conserved in ((torch.relu, True), (torch.tanh, False)):
+        v = act(X @ W)
+        sigma = v.detach().std(0, unbiased=False).numpy()
+        if (sigma < 1e-3).any():
+            continue  # a (nearly) dead ReLU column: BN of a constant is undefined
+        (bn_forward(v, eps=0.0) * g_bn).sum().backward()
+        dW, W_ = -W.grad.numpy(), W.detach().numpy()
+        W.grad = None
+        # |w_j . Δw_j| against the scale of its terms, ||w_j|| ||X|| ||g_bn|| / σ_j
+        scale = (
+            np.linalg.norm(W_, axis=0)
+            * np.linalg.norm(X.numpy())
+            * np.linalg.norm(g_bn.numpy(), axis=0)
+            / sigma
+        )
+        ratio = np.abs((W_ * dW).sum(0)) / scale
+        if conserved:
+            np.testing.assert_allclose(ratio, 0, atol=1e-12)
+        else:
+            assert ratio.max() > 1e-6
+
+
 def test_student_bn_layer_agrees_with_module():
     from tiant_lib import Hierarchy, Student, Teacher
 
