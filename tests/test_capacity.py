@@ -226,3 +226,22 @@ def test_stacked_weights_and_bad_arguments():
         random_weights(t, batch=0)
     with pytest.raises(ValueError, match="students is empty"):
         stacked_weights([])
+
+
+def test_event_forward_matches_student_and_caps_linear_rank():
+    """event_forward = the real network at init; linear fields stay below full rank."""
+    t = Teacher.lossless(Hierarchy.tree([2, 2]))
+    h = t.hierarchy
+    W, b = random_weights(t, n=8, batch=4, seed=2, bias_std=0.5)
+    X, _ = t.enumerate()
+    for activation in ("relu", "linear"):
+        F, _ = event_forward(t, W, b, activation=activation)
+        for s in range(4):
+            st = Student.for_teacher(t, n=8, bias=True, activation=activation)
+            st.set_weights(
+                {e: w[s] for e, w in W.items()}, {a: v[s] for a, v in b.items()}
+            )
+            assert_allclose(F[h.top][s], st(X).detach().numpy(), atol=1e-12)
+    # a linear field on two pixels: rank F_β <= 2 + 2 - 1 = 3 < m_β = 4 (Theorem 6)
+    ranks = np.linalg.matrix_rank(F["L1[0:2]"])
+    assert (ranks == 3).all()

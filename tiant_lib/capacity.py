@@ -373,6 +373,7 @@ def _event_setup(teacher, W, b, activation, output):
     if b and set(b) != set(h.internal):
         raise ValueError("b must be empty or hold a bias for every internal region")
     idx = {(a, c): teacher.transition(a, c).argmax(1) for c, a in h.edges}
+    idx["plan"] = (h.internal, {a: h.children(a) for a in h.internal}, h.top)
     return h, W, b, idx, B.pop()
 
 
@@ -399,17 +400,25 @@ def event_forward(
     F, D : dict of str to ndarray, shape (B, m_α, n_α)
     """
     h, W, b, idx, _ = _event_setup(teacher, W, b, activation, output)
-    return _forward(h, teacher, W, b, idx, activation, output)
+    F, D = _forward(h, teacher, W, b, idx, activation, output)
+    return _with_leaves(h, teacher, F), D
+
+
+def _with_leaves(h, teacher, F):
+    return {r: np.eye(teacher.d)[None] if F[r] is None else F[r] for r in F}
 
 
 def _forward(h, teacher, W, b, idx, activation, output):
-    eye = np.eye(teacher.d)[None]
-    F, D = {x: eye for x in h.leaves}, {}
-    for a in h.internal:
-        raw = sum((F[c] @ W[(c, a)])[:, idx[(a, c)]] for c in h.children(a))
+    internal, kids, top = idx["plan"]
+    F, D = {x: None for x in h.leaves}, {}  # F_leaf = I: F_leaf W = W
+    for a in internal:
+        raw = 0.0
+        for c in kids[a]:
+            U = W[(c, a)] if F[c] is None else F[c] @ W[(c, a)]
+            raw = raw + U[:, idx[(a, c)]]
         if b:
             raw = raw + b[a][:, None, :]
-        if (output if a == h.top else activation) == "relu":
+        if (output if a == top else activation) == "relu":
             D[a] = (raw > 0).astype(np.float64)
             F[a] = D[a] * raw
         else:
@@ -477,7 +486,8 @@ def event_gd(
     if W[next(e for e in h.edges if e[1] == top)].shape[2] != Y.shape[1]:
         raise ValueError("the top's width must equal the number of columns of Y")
     lam = teacher.prior(top)[None, :, None]
-    Pt = {(a, c): teacher.transition(a, c).T for c, a in h.edges}
+    Pt = {(a, c): teacher.transition(a, c).T.copy() for c, a in h.edges}
+    internal, kids, _ = idx["plan"]
     losses = np.empty((B, steps + 1))
     diverged = np.zeros(B, dtype=bool)
     for t in range(steps + 1):
@@ -491,18 +501,19 @@ def event_gd(
             err = np.where(diverged[:, None, None], 0.0, err)
         Gt = {top: lam * (err if D[top] is None else D[top] * err)}
         dW = {}
-        for a in reversed(h.internal):  # parents before children
+        for a in reversed(internal):  # parents before children
             if a != top and D[a] is not None:
                 Gt[a] = D[a] * Gt[a]  # every parent has added its share by now
-            for c in h.children(a):
+            for c in kids[a]:
                 PtG = Pt[(a, c)] @ Gt[a]  # P_αβᵀ G̃_α, shape (B, m_β, n_α)
-                dW[(c, a)] = F[c].transpose(0, 2, 1) @ PtG
+                dW[(c, a)] = PtG if F[c] is None else F[c].transpose(0, 2, 1) @ PtG
                 if c in D:
                     Gt[c] = Gt.get(c, 0) + PtG @ W[(c, a)].transpose(0, 2, 1)
         for e in W:
             W[e] += lr[:, None, None] * dW[e]
         for a in b:
             b[a] += lr[:, None] * Gt[a].sum(1)
+    F = _with_leaves(h, teacher, F)
     return EventGD(W=W, b=b, F=F, loss=losses, diverged=diverged)
 
 
