@@ -122,3 +122,126 @@ def test_bad_arguments():
         stacked_relu_weights([np.eye(2), np.eye(3)])
     with pytest.raises(ValueError, match="out of range"):
         hull_distance(np.eye(2), 5)
+
+
+# ---------------------------------------------- read-out floors, batched event-level GD
+from numpy.testing import assert_allclose  # noqa: E402
+
+from tiant_lib import Student  # noqa: E402
+from tiant_lib.capacity import (  # noqa: E402
+    event_forward,
+    event_gd,
+    random_weights,
+    readout_floor,
+    stacked_weights,
+)
+
+
+def _parity_teacher(top):
+    h = Hierarchy.blocks([2, 2])
+    par = np.array([[0, 1], [1, 0]])
+    return Teacher(h, {"L1[0:2]": par, "L1[2:4]": par, "omega": np.array(top)})
+
+
+def test_readout_floor_values():
+    """Exact floors: linear student 2^S-S-1; linear top on 2 blocks 2^S-m1-m2+1."""
+    t = Teacher.lossless(Hierarchy.blocks([2, 3]))
+    h = t.hierarchy
+    assert_allclose(32 * readout_floor(t, h.leaves), 26, atol=1e-9)
+    assert_allclose(32 * readout_floor(t, h.children("omega")), 21, atol=1e-9)
+    assert_allclose(readout_floor(t, h.children("omega"), "event"), 21, atol=1e-9)
+    xor, and_ = _parity_teacher([[0, 1], [1, 0]]), _parity_teacher([[0, 0], [0, 1]])
+    kids = xor.hierarchy.children("omega")
+    assert_allclose(16 * readout_floor(xor, kids), 8, atol=1e-9)
+    assert_allclose(readout_floor(xor, kids, "event"), 1, atol=1e-9)
+    assert_allclose(16 * readout_floor(and_, kids), 2, atol=1e-9)
+    assert_allclose(readout_floor(and_, kids, "event"), 0, atol=1e-12)
+    with pytest.raises(ValueError, match="level"):
+        readout_floor(xor, kids, "batch")
+    with pytest.raises(ValueError, match="unknown region"):
+        readout_floor(xor, ["nowhere"])
+
+
+@pytest.mark.parametrize(
+    "activation, output, bias",
+    [("relu", "linear", True), ("relu", "relu", False), ("linear", "linear", True)],
+)
+@pytest.mark.parametrize("hier", ["tree", "conv"])
+def test_event_gd_is_the_real_networks_gd(activation, output, bias, hier):
+    """Thms 3-4: batched event-level GD equals Student.gd_step on all inputs."""
+    tree = hier == "tree"
+    h = Hierarchy.tree([2, 2]) if tree else Hierarchy.conv(5, kernel=3, stride=2)
+    px = np.random.default_rng(0).dirichlet([2, 2], size=h.n_inputs)
+    t = Teacher.lossless(h, px=px)
+    W, b = random_weights(t, n=5, batch=3, seed=1, bias_std=0.3 if bias else None)
+    lrs = np.array([0.05, 0.1, 0.2]) * (0.1 if activation == "linear" else 1.0)
+    kw = dict(activation=activation, output=output)
+    res = event_gd(t, W, b or None, lr=lrs, steps=30, **kw)
+    X, p = t.enumerate()
+    y = t.labels(X)
+    for s in range(3):
+        st = Student.for_teacher(t, n=5, bias=bias, **kw)
+        st.set_weights({e: w[s] for e, w in W.items()}, {a: v[s] for a, v in b.items()})
+        losses = [st.gd_step(X, y, lr=lrs[s], p=p).loss for _ in range(30)]
+        losses.append(st.run(X, y, p).loss)
+        assert_allclose(res.loss[s], losses, rtol=1e-10, atol=1e-12)
+        for e, w in st.get_weights().items():
+            assert_allclose(res.W[e][s], w, atol=1e-10)
+    F, _ = event_forward(t, res.W, res.b or None, **kw)
+    assert_allclose(F[h.top], res.F[h.top])
+    assert not res.diverged.any()
+
+
+def test_event_gd_lossy_labels_and_divergence():
+    """Per-input GD on a lossy teacher: event-level GD, lossless teacher, targets Y."""
+    xor = _parity_teacher([[0, 1], [1, 0]])
+    h = xor.hierarchy
+    full = Teacher.lossless(h)
+    X, p = full.enumerate()
+    Y = np.eye(2)[xor.labels(X)]
+    W, b = random_weights(full, n={"omega": 2}, batch=2, seed=0, bias_std=0.0)
+    res = event_gd(full, W, b, lr=np.array([0.5, 1e3]), steps=20, Y=Y)
+    st = Student.for_teacher(xor, n=full.m, bias=True)
+    st.set_weights({e: w[0] for e, w in W.items()})
+    losses = [st.gd_step(X, xor.labels(X), lr=0.5, p=p).loss for _ in range(20)]
+    assert_allclose(res.loss[0, :20], losses, rtol=1e-10)
+    assert res.diverged.tolist() == [False, True] and np.isfinite(res.loss).all()
+
+
+def test_stacked_weights_and_bad_arguments():
+    t = Teacher.lossless(Hierarchy.tree([2, 2]))
+    W, b = stacked_weights(
+        [Student.for_teacher(t, seed=s, bias=True) for s in range(3)]
+    )
+    assert W[("L1[0:2]", "omega")].shape == (3, 4, 16)
+    assert b["omega"].shape == (3, 16)
+    lossy = Teacher.lossy(t.hierarchy, 3, seed=0)
+    with pytest.raises(ValueError, match="lossless"):
+        event_gd(lossy, W, b)
+    with pytest.raises(ValueError, match="lr"):
+        event_gd(t, W, b, lr=0.0)
+    with pytest.raises(ValueError, match="Y"):
+        event_gd(t, W, b, Y=np.eye(3))
+    with pytest.raises(ValueError, match="batch"):
+        random_weights(t, batch=0)
+    with pytest.raises(ValueError, match="students is empty"):
+        stacked_weights([])
+
+
+def test_event_forward_matches_student_and_caps_linear_rank():
+    """event_forward = the real network at init; linear fields stay below full rank."""
+    t = Teacher.lossless(Hierarchy.tree([2, 2]))
+    h = t.hierarchy
+    W, b = random_weights(t, n=8, batch=4, seed=2, bias_std=0.5)
+    X, _ = t.enumerate()
+    for activation in ("relu", "linear"):
+        F, _ = event_forward(t, W, b, activation=activation)
+        for s in range(4):
+            st = Student.for_teacher(t, n=8, bias=True, activation=activation)
+            st.set_weights(
+                {e: w[s] for e, w in W.items()}, {a: v[s] for a, v in b.items()}
+            )
+            assert_allclose(F[h.top][s], st(X).detach().numpy(), atol=1e-12)
+    # a linear field on two pixels: rank F_β <= 2 + 2 - 1 = 3 < m_β = 4 (Theorem 6)
+    ranks = np.linalg.matrix_rank(F["L1[0:2]"])
+    assert (ranks == 3).all()

@@ -9,7 +9,8 @@ b) = I`` — which a linear layer cannot do beyond the rank of ``P``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import linprog
@@ -236,3 +237,334 @@ def linear_loss_floor(F) -> int:
     """
     F = _check_matrix(F, "F")
     return int(F.shape[0] - np.linalg.matrix_rank(F))
+
+
+# ----------------------------------------------------------------- read-out floors
+def readout_floor(teacher, fields: Sequence[str], level: str = "input") -> float:
+    """Best loss of an output that is a sum of functions of ``fields`` (Theorem 6).
+
+    Computes ``min E_x || Σ_{β∈fields} U_β(x_β) + c − e_{y(x)} ||²`` over *all*
+    functions ``U_β`` of each field's content ``x_β`` and constants ``c``, by
+    weighted least squares on the one-hot codes of the fields' contents.
+    A student with a **linear output** (the paper's ``G_ω = I − F_ω``)
+    computes ``Σ_{β∈ch(ω)} f_β(x_β) W_βω + b``, so with ``fields = ch(ω)`` this
+    is a floor for every such student, whatever its hidden layers; a
+    *linear* student is additive over single inputs, so ``fields`` = the
+    leaves gives its floor (Eckart–Young, paper §5.1).
+
+    Parameters
+    ----------
+    teacher : Teacher
+        Supplies ``P(x)`` and the labels ``y(x) = z_ω(x)`` (small enough to enumerate).
+    fields : sequence of str
+        Regions whose contents the output may depend on (additively).
+
+    level : {"input", "event"}
+        ``"input"``: the per-input loss the network is trained on,
+        ``E_x ||f_ω(x) − e_{y(x)}||²``. ``"event"``: Theorem 6's event-level
+        loss ``||F_ω − I||_F² = Σ_a ||E[f_ω | z_ω = a] − e_a||²`` (unweighted
+        sum over classes). For a lossless teacher with uniform ``P(x)`` the
+        event level is ``m_ω`` times the input level; for a lossy teacher it
+        can be much smaller (the averages hide the spread within a class).
+
+    Returns
+    -------
+    float
+        The minimum (no factor 1/2). For a uniform ``P(x)``, multiply the
+        input level by the number of inputs to get the summed error.
+    """
+    from .teacher import Teacher  # local import: capacity stays free of the model chain
+
+    if not isinstance(teacher, Teacher):
+        raise TypeError(f"teacher must be a Teacher, got {type(teacher).__name__}")
+    if isinstance(fields, str) or not len(fields):
+        raise ValueError("fields must be a non-empty sequence of region names")
+    h = teacher.hierarchy
+    X, p = teacher.enumerate()
+    cols = [np.ones((len(X), 1))]
+    for r in fields:
+        if r not in h.regions:
+            raise ValueError(f"unknown region {r!r} in fields")
+        span = list(h.span(r))
+        code = X[:, span] @ (teacher.d ** np.arange(len(span) - 1, -1, -1))
+        cols.append(np.eye(teacher.d ** len(span))[code])
+    if level not in ("input", "event"):
+        raise ValueError(f"level must be 'input' or 'event', got {level!r}")
+    A, y, m = np.hstack(cols), teacher.labels(X), teacher.m[h.top]
+    if level == "input":
+        A, Y = A * np.sqrt(p)[:, None], np.eye(m)[y] * np.sqrt(p)[:, None]
+    else:  # class averages: row a of C A is E[code | z_ω = a]
+        C = np.eye(m)[y].T * p[None, :]
+        C = C / np.where(C.sum(1, keepdims=True) > 0, C.sum(1, keepdims=True), 1)
+        A, Y = C @ A, np.eye(m)
+    M, *_ = np.linalg.lstsq(A, Y, rcond=None)
+    return float(((A @ M - Y) ** 2).sum())
+
+
+# ----------------------------------------------------------- many students at once
+def stacked_weights(students) -> tuple[dict, dict]:
+    """Weights and biases of several :class:`~tiant_lib.Student` s, stacked on axis 0.
+
+    Returns
+    -------
+    W : dict of (β, α) to ndarray, shape (B, n_β, n_α)
+    b : dict of str to ndarray, shape (B, n_α)
+        Empty when the students have no biases.
+    """
+    students = list(students)
+    if not students:
+        raise ValueError("students is empty")
+    Ws = [s.get_weights() for s in students]
+    bs = [s.get_biases() for s in students]
+    if any(set(w) != set(Ws[0]) for w in Ws) or any(set(x) != set(bs[0]) for x in bs):
+        raise ValueError("the students must share a hierarchy and bias setting")
+    W = {e: np.stack([w[e] for w in Ws]) for e in Ws[0]}
+    b = {a: np.stack([x[a] for x in bs]) for a in bs[0]}
+    return W, b
+
+
+@dataclass
+class EventGD:
+    """Result of :func:`event_gd` (all arrays float64, first axis = student).
+
+    Attributes
+    ----------
+    W, b : dict
+        Final weights ``(B, n_β, n_α)`` and biases ``(B, n_α)``.
+    F : dict of str to ndarray, shape (B, m_α, n_α)
+        Event-level activations after the last step.
+    loss : ndarray, shape (B, steps + 1)
+        ``Σ_a P(z_ω = a) ||F_ω[a] − Y[a]||² / 2`` before every step and after the last.
+    diverged : ndarray of bool, shape (B,)
+        Students whose loss passed ``max_loss`` (or became NaN); they were
+        frozen at that point.
+    """
+
+    W: dict
+    b: dict
+    F: dict
+    loss: np.ndarray
+    diverged: np.ndarray
+
+
+def _event_setup(teacher, W, b, activation, output):
+    from .teacher import Teacher
+
+    if not isinstance(teacher, Teacher):
+        raise TypeError(f"teacher must be a Teacher, got {type(teacher).__name__}")
+    if activation not in ("relu", "linear"):
+        raise ValueError(f"activation must be 'relu' or 'linear', got {activation!r}")
+    if output not in ("linear", "relu"):
+        raise ValueError(f"output must be 'linear' or 'relu', got {output!r}")
+    h = teacher.hierarchy
+    lossy = [a for a in h.internal if teacher.m[a] != teacher.d ** h.sz(a)]
+    if lossy:
+        raise ValueError(
+            f"teacher must be lossless (event level = input level, Theorem 3); "
+            f"lossy regions {lossy}"
+        )
+    if set(W) != set(h.edges):
+        raise ValueError("W must have one stacked weight array per edge (β, α)")
+    W = {e: np.array(w, dtype=np.float64) for e, w in W.items()}
+    B = {w.shape[0] for w in W.values() if w.ndim == 3}
+    if len(B) != 1 or any(w.ndim != 3 for w in W.values()):
+        raise ValueError("every W[e] must have shape (B, n_β, n_α) with the same B")
+    b = {a: np.array(v, dtype=np.float64) for a, v in (b or {}).items()}
+    if b and set(b) != set(h.internal):
+        raise ValueError("b must be empty or hold a bias for every internal region")
+    idx = {(a, c): teacher.transition(a, c).argmax(1) for c, a in h.edges}
+    idx["plan"] = (h.internal, {a: h.children(a) for a in h.internal}, h.top)
+    return h, W, b, idx, B.pop()
+
+
+def event_forward(
+    teacher, W: dict, b: dict | None = None, activation="relu", output="linear"
+) -> tuple[dict, dict]:
+    """Event-level forward pass of ``B`` students at once: Theorem 4's ``F_α``, stacked.
+
+    ``F_α = D_α ∘ (Σ_β P_αβ F_β W_βα + 1 b_αᵀ)`` from ``F_leaf = I``, for a
+    **lossless** teacher, where it equals the real network's activation on
+    every input (Theorem 3; the top event is the input itself).
+
+    Parameters
+    ----------
+    teacher : Teacher
+        Lossless (``m_α = d**sz(α)``); supplies ``P_αβ``.
+    W : dict of (β, α) to array, shape (B, n_β, n_α)
+    b : dict of str to array (B, n_α), optional
+    activation, output : str
+        Hidden and top nonlinearities, as for :class:`~tiant_lib.Student`.
+
+    Returns
+    -------
+    F, D : dict of str to ndarray, shape (B, m_α, n_α)
+    """
+    h, W, b, idx, _ = _event_setup(teacher, W, b, activation, output)
+    F, D = _forward(h, teacher, W, b, idx, activation, output)
+    return _with_leaves(h, teacher, F), D
+
+
+def _with_leaves(h, teacher, F):
+    return {r: np.eye(teacher.d)[None] if F[r] is None else F[r] for r in F}
+
+
+def _forward(h, teacher, W, b, idx, activation, output):
+    internal, kids, top = idx["plan"]
+    F, D = {x: None for x in h.leaves}, {}  # F_leaf = I: F_leaf W = W
+    for a in internal:
+        raw = 0.0
+        for c in kids[a]:
+            U = W[(c, a)] if F[c] is None else F[c] @ W[(c, a)]
+            raw = raw + U[:, idx[(a, c)]]
+        if b:
+            raw = raw + b[a][:, None, :]
+        if (output if a == top else activation) == "relu":
+            D[a] = (raw > 0).astype(np.float64)
+            F[a] = D[a] * raw
+        else:
+            D[a] = None
+            F[a] = raw
+    return F, D
+
+
+def event_gd(
+    teacher,
+    W: dict,
+    b: dict | None = None,
+    lr=0.1,
+    steps: int = 100,
+    activation: str = "relu",
+    output: str = "linear",
+    Y=None,
+    max_loss: float = 1e6,
+) -> EventGD:
+    """Full-batch gradient descent of ``B`` students at once, on events (Theorems 3–4).
+
+    Iterates the matrix form ``F_α = D_α ∘ Σ_β P_αβ F_β W_βα``,
+    ``G̃_β = D_β ∘ Σ_α P_αβᵀ G̃_α W_βαᵀ``, ``ΔW_βα = (P_αβ F_β)ᵀ G̃_α``,
+    ``W ← W + lr ΔW`` for a stack of students (first axis). For a lossless
+    teacher this *is* full-batch gradient descent of the real network over
+    all inputs weighted by ``P(x)`` (each top event is one input), so many
+    seeds and step sizes train as one vectorised run. Per-input training on
+    a *lossy* teacher is the same run on the lossless teacher of the same
+    hierarchy and ``P(x)`` with the lossy labels as targets ``Y``.
+
+    Parameters
+    ----------
+    teacher : Teacher
+        Lossless; supplies ``P_αβ`` and ``Λ_ω``.
+    W : dict of (β, α) to array, shape (B, n_β, n_α)
+        Initial weights, e.g. from :func:`stacked_weights`.
+    b : dict of str to array (B, n_α), optional
+        Initial biases of every internal region (None: no biases).
+    lr : float or array of shape (B,)
+        Step size of each student.
+    steps : int
+    activation, output : str
+        Hidden and top nonlinearities; ``output="linear"`` is the paper's
+        ``G_ω = I − F_ω``, ``"relu"`` our variant ``G_ω = D_ω ∘ (I − F_ω)``.
+    Y : array (m_ω, k), optional
+        Target of each top event (default ``I``: the teacher's own classes).
+    max_loss : float
+        A student whose loss exceeds this (or is NaN) counts as diverged and
+        stops moving (:attr:`EventGD.diverged`).
+
+    Returns
+    -------
+    EventGD
+    """
+    h, W, b, idx, B = _event_setup(teacher, W, b, activation, output)
+    if not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise ValueError(f"steps must be a non-negative int, got {steps!r}")
+    lr = np.broadcast_to(np.asarray(lr, dtype=np.float64), (B,))
+    if not (lr > 0).all():
+        raise ValueError("lr must be positive")
+    top = h.top
+    Y = np.eye(teacher.m[top]) if Y is None else np.asarray(Y, dtype=np.float64)
+    if Y.ndim != 2 or Y.shape[0] != teacher.m[top]:
+        raise ValueError(f"Y must have shape ({teacher.m[top]}, k), got {Y.shape}")
+    if W[next(e for e in h.edges if e[1] == top)].shape[2] != Y.shape[1]:
+        raise ValueError("the top's width must equal the number of columns of Y")
+    lam = teacher.prior(top)[None, :, None]
+    Pt = {(a, c): teacher.transition(a, c).T.copy() for c, a in h.edges}
+    internal, kids, _ = idx["plan"]
+    losses = np.empty((B, steps + 1))
+    diverged = np.zeros(B, dtype=bool)
+    for t in range(steps + 1):
+        F, D = _forward(h, teacher, W, b, idx, activation, output)
+        err = Y[None] - F[top]
+        losses[:, t] = 0.5 * (lam * err**2).sum((1, 2))
+        if t == steps:
+            break
+        diverged |= ~(losses[:, t] < max_loss)
+        if diverged.any():  # freeze diverging students: no gradient, no inf/NaN
+            err = np.where(diverged[:, None, None], 0.0, err)
+        Gt = {top: lam * (err if D[top] is None else D[top] * err)}
+        dW = {}
+        for a in reversed(internal):  # parents before children
+            if a != top and D[a] is not None:
+                Gt[a] = D[a] * Gt[a]  # every parent has added its share by now
+            for c in kids[a]:
+                PtG = Pt[(a, c)] @ Gt[a]  # P_αβᵀ G̃_α, shape (B, m_β, n_α)
+                dW[(c, a)] = PtG if F[c] is None else F[c].transpose(0, 2, 1) @ PtG
+                if c in D:
+                    Gt[c] = Gt.get(c, 0) + PtG @ W[(c, a)].transpose(0, 2, 1)
+        for e in W:
+            W[e] += lr[:, None, None] * dW[e]
+        for a in b:
+            b[a] += lr[:, None] * Gt[a].sum(1)
+    F = _with_leaves(h, teacher, F)
+    return EventGD(W=W, b=b, F=F, loss=losses, diverged=diverged)
+
+
+def random_weights(
+    teacher, n=None, batch: int = 1, seed: int = 0, bias_std: float | None = None
+) -> tuple[dict, dict]:
+    """Random stacked weights of ``batch`` students, scaled as in ``Student``.
+
+    ``W_βα ~ N(0, 1/fan_in)`` entrywise (``fan_in`` = number of nodes in
+    ``ch(α)``); biases are zero (as in ``Student``) when ``bias_std`` is 0,
+    ``N(0, bias_std²)`` when it is positive, and absent when it is None.
+    The draw is NumPy's (``default_rng(seed)``), not torch's.
+
+    Parameters
+    ----------
+    teacher : Teacher
+        Supplies the hierarchy, ``d`` and ``n_ω = m_ω``.
+    n : int or mapping of str to int, optional
+        Hidden widths ``n_α`` (default ``m_α``, the paper's Theorem 6 setting).
+        An int sets every hidden region (the top keeps ``m_ω``); a mapping
+        may also set the top's width (e.g. the number of labels of a lossy
+        teacher, see :func:`event_gd`'s ``Y``). Missing regions get ``m_α``.
+    batch : int
+    seed : int
+    bias_std : float, optional
+
+    Returns
+    -------
+    W : dict of (β, α) to ndarray, shape (batch, n_β, n_α)
+    b : dict of str to ndarray, shape (batch, n_α) (empty when ``bias_std`` is None)
+    """
+    h = teacher.hierarchy
+    if not isinstance(batch, (int, np.integer)) or batch < 1:
+        raise ValueError(f"batch must be a positive int, got {batch!r}")
+    if bias_std is not None and bias_std < 0:
+        raise ValueError(f"bias_std must be >= 0, got {bias_std}")
+    width = {x: teacher.d for x in h.leaves}
+    for a in h.internal:
+        if isinstance(n, Mapping):
+            v = n.get(a, teacher.m[a])
+        else:
+            v = teacher.m[a] if a == h.top or n is None else n
+        if not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"width of region {a!r} must be a positive int, got {v!r}")
+        width[a] = int(v)
+    rng = np.random.default_rng(seed)
+    W = {}
+    for c, a in h.edges:
+        fan_in = sum(width[k] for k in h.children(a))
+        W[(c, a)] = rng.normal(size=(batch, width[c], width[a])) / np.sqrt(fan_in)
+    b = {}
+    if bias_std is not None:
+        b = {a: bias_std * rng.normal(size=(batch, width[a])) for a in h.internal}
+    return W, b
