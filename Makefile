@@ -12,7 +12,7 @@ export OPENBLAS_NUM_THREADS := 1
 export PYTHONHASHSEED := 0
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: book test execute timings clean
+.PHONY: book pdf test execute timings clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,12 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 ## book: build the HTML book in _build/html, executing every chapter.
 book: $(VENV)/.installed
 	$(VENV)/bin/jupyter-book build . --keep-going
+
+## pdf: the whole book as one PDF, _build/pdf/book.pdf: a single-page HTML build printed by
+##      headless Chromium once MathJax has typeset it (Debian: apt-get install chromium).
+pdf: $(VENV)/.installed
+	$(VENV)/bin/jupyter-book build . --builder singlehtml --keep-going
+	$(PY) scripts/book_pdf.py
 
 ## test: warnings-as-errors book build (executes every chapter), then unit tests + notebook guards +
 ##       nbval over every chapter + checks of the built HTML (Chromium screenshots when installed).
