@@ -11,6 +11,7 @@ it writes never shows raw ``$...$``.
 """
 
 import pathlib
+import re
 import shutil
 import sys
 
@@ -40,10 +41,11 @@ def main(singlehtml="_build/singlehtml", out="_build/pdf/book.pdf"):
     exe = find_chromium()
     if exe is None:
         sys.exit("book_pdf: Chromium not found (Debian: apt-get install chromium)")
-    # With the root page in a subfolder (chapters/intro), Sphinx writes the single
-    # page there but links _static/ and _images/ relative to the build root: print a
-    # copy placed at the root, where those links resolve.
-    root_doc = singlehtml / "chapters" / "intro.html"
+    # With the root page in a subfolder (chapters/intro in _toc.yml), Sphinx writes
+    # the single page there but links _static/ and _images/ relative to the build
+    # root: print a copy placed at the root, where those links resolve.
+    root = re.search(r"^root:\s*(\S+)", (ROOT / "_toc.yml").read_text(), re.M).group(1)
+    root_doc = singlehtml / f"{root}.html"
     if not root_doc.exists():
         sys.exit(
             f"book_pdf: {root_doc} missing: jupyter-book build . --builder singlehtml"
