@@ -93,9 +93,11 @@ execute: install
 portability: install
 	$(PY) scripts/portability.py
 
-## pdf: the whole book as one PDF, _build/pdf/book.pdf (single-page HTML printed by Chromium).
+## pdf: the whole book as one PDF, _build/pdf/book.pdf: a single-page HTML build printed by
+##      headless Chromium once MathJax has typeset it (Debian: apt-get install chromium).
 pdf: install
-	@echo "pdf: not yet wired" 
+	$(VENV)/bin/jupyter-book build . --builder singlehtml --keep-going -q
+	$(PY) scripts/book_pdf.py
 
 ## timings: measure every chapter (time, memory) and rewrite the README timing table.
 timings: install

@@ -1,25 +1,32 @@
-"""The built book, checked like a reader would: structure of every page, then real Chromium screenshots.
+"""The built book, checked like a reader: structure of every page, then in Chromium.
 
 Needs the HTML in _build/html (``make test`` builds it first). Without it, or
 without Chromium, these tests skip with a message — unless
 TIANT_REQUIRE_BROWSER=1 (set by .ci/run), which turns a skip into a failure.
+
+The Chromium checks share one headless browser (scripts/cdp.py, driven over the
+DevTools protocol) for every page: each page is loaded from disk, MathJax
+(bundled with the book) typesets it, and the test reads the rendered DOM, the
+network requests the page made, and takes screenshots into _build/screenshots/.
 """
 
 import json
 import os
 import pathlib
 import re
-import shutil
-import subprocess
-import tempfile
+import sys
 from urllib.parse import unquote, urlparse
 
 import numpy as np
 import pytest
+import yaml
 from bs4 import BeautifulSoup
 from PIL import Image
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+from cdp import Browser, find_chromium  # noqa: E402
+
 HTML = ROOT / "_build" / "html"
 REQUIRE = os.environ.get("TIANT_REQUIRE_BROWSER") == "1"
 TOC = (ROOT / "_toc.yml").read_text()
@@ -75,7 +82,7 @@ def test_page_structure(html_dir, page):
         assert "dropdown" in sol.get("class", []), (
             f"{page}: a solution is not collapsed"
         )
-    # math: the markup MathJax typesets is present (rendering itself needs MathJax from its CDN)
+    # math: the markup MathJax typesets is present (its rendering: test_math_renders)
     if re.search(r"\$[^$]+\$", text):
         assert soup.select(".math"), f"{page}: no math markup in the HTML"
 
@@ -132,56 +139,224 @@ def test_internal_links_resolve(html_dir, page):
             )
 
 
-def _chromium():
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        exe = shutil.which(name)
-        if exe:
-            return exe
-    return None
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+NOTEBOOK_PAGES = [p for p in PAGES if (ROOT / f"{p}.ipynb").exists()]
+SHOTS = ROOT / "_build" / "screenshots"
+WIDTH, HEIGHT = 1280, 1400
 
 
-@pytest.mark.parametrize(
-    "page", ["chapters/intro", "chapters/04_matrix_form", "chapters/theorem_index"]
-)
-def test_screenshot_in_chromium(html_dir, page):
-    exe = _chromium()
+def _has_math(page):
+    return bool(re.search(r"\$[^$]+\$", "\n".join(_source_cells(page))))
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_mathjax_is_bundled_not_from_a_cdn(html_dir, page):
+    """MathJax comes from the book's own _static/, never from a CDN."""
+    html = (html_dir / f"{page}.html").read_text(encoding="utf-8")
+    remote = re.findall(r"https?://[^\s\"'<>]*mathjax[^\s\"'<>]*", html, re.I)
+    assert not remote, f"{page}: MathJax referenced from the network: {remote}"
+    srcs = [
+        s["src"]
+        for s in _soup(html_dir / f"{page}.html").find_all("script", src=True)
+        if "mathjax" in s["src"].lower()
+    ]
+    if _has_math(page):
+        assert srcs, f"{page}: has math but loads no MathJax"
+    for src in srcs:
+        f = (html_dir / page).parent / unquote(urlparse(src).path)
+        assert f.exists(), f"{page}: MathJax script {src} is not in the build"
+
+
+@pytest.mark.parametrize("page", NOTEBOOK_PAGES)
+def test_thebe_live_code(html_dir, page):
+    """The "Live Code" button and a Thebe configuration that matches _config.yml."""
+    soup = _soup(html_dir / f"{page}.html")
+    button = soup.select_one("button.btn-launch-thebe")
+    assert button is not None and "Live Code" in button.get_text(), (
+        f"{page}: no Live Code (Thebe) button; launch_buttons.thebe in _config.yml?"
+    )
+    config = soup.find("script", type="text/x-thebe-config")
+    assert config is not None, f"{page}: no Thebe configuration"
+    text = config.string
+    repo = urlparse(CONFIG["repository"]["url"]).path.strip("/")
+    binder = CONFIG["launch_buttons"]["binderhub_url"]
+    for key, value in (
+        ("repo", repo),
+        ("ref", CONFIG["repository"]["branch"]),
+        ("binderUrl", binder),
+    ):
+        assert re.search(rf'{key}:\s*"{re.escape(value)}"', text), (
+            f'{page}: Thebe config lacks {key}: "{value}"'
+        )
+    # the Thebe library itself is fetched only when a reader clicks the button
+    assert re.search(r'THEBE_JS_URL = "https://[^"]*thebe@\d+\.\d+\.\d+/', str(soup)), (
+        f"{page}: the Thebe library URL is missing or not pinned to a version"
+    )
+
+
+# --- in Chromium ---------------------------------------------------------------
+
+# After load: wait for MathJax and the web fonts, then report what a reader sees.
+RENDER_STATE = """
+(async () => {
+  const mathjax = !!(window.MathJax && MathJax.startup);
+  if (mathjax) await MathJax.startup.promise;
+  await document.fonts.ready;
+  const main = document.querySelector('main') || document.body;
+  const skip = 'pre, code, script, style, mjx-container, .cell_output, textarea';
+  const walker = document.createTreeWalker(main, NodeFilter.SHOW_TEXT);
+  const parts = [];
+  while (walker.nextNode()) {
+    const n = walker.currentNode;
+    if (!n.parentElement.closest(skip)) parts.push(n.nodeValue);
+  }
+  const clip = e => e.textContent.slice(0, 80);
+  return {
+    mathjax,
+    containers: main.querySelectorAll('mjx-container').length,
+    untypeset: [...main.querySelectorAll('.math')]
+      .filter(e => !e.querySelector('mjx-container')).map(clip),
+    errors: [...main.querySelectorAll('mjx-merror')].map(clip),
+    text: parts.join(' '),
+    title: (document.querySelector('h1') || {}).textContent || '',
+    nav: !!document.querySelector('nav'),
+  };
+})()
+"""
+# TeX left as text: $...$, \\( \\) \\[ \\] delimiters, or a \\command.
+RAW_TEX = re.compile(r"\$[^$\n]+\$|\\[()\[\]]|\\[A-Za-z]+")
+
+
+@pytest.fixture(scope="module")
+def browser(html_dir):
+    exe = find_chromium()
     if exe is None:
         _skip_or_fail(
-            "Chromium is not installed (Debian: apt-get install chromium); .ci/run installs it"
+            "Chromium is not installed (Debian: apt-get install chromium); "
+            ".ci/run installs it"
         )
-    out_dir = ROOT / "_build" / "screenshots"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    shot = out_dir / (page.replace("/", "_") + ".png")
-    with tempfile.TemporaryDirectory() as profile:
-        cmd = [
-            exe,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            f"--user-data-dir={profile}",
-            "--window-size=1280,1400",
-            f"--screenshot={shot}",
-            (html_dir / f"{page}.html").as_uri(),
-        ]
-        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
-        dom = subprocess.run(
-            [c for c in cmd if not c.startswith("--screenshot")] + ["--dump-dom"],
-            check=True,
-            capture_output=True,
-            timeout=120,
-            text=True,
-        ).stdout
+    with Browser(exe, width=WIDTH, height=HEIGHT, timeout=120) as b:
+        yield b
+
+
+def _open(browser, page):
+    browser.goto((HTML / f"{page}.html").as_uri())
+    return browser.evaluate(RENDER_STATE)
+
+
+def _save_screenshot(browser, name):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    shot = SHOTS / f"{name}.png"
+    browser.screenshot(shot)
     with Image.open(shot) as im:
-        assert im.size == (1280, 1400)
+        assert im.size == (WIDTH, HEIGHT)
         arr = np.asarray(im.convert("L"), dtype=float)
-    assert arr.std() > 5, f"{page}: the screenshot is blank"
-    soup = BeautifulSoup(dom, "html.parser")
-    assert soup.select("nav") and soup.find("h1"), (
+    assert arr.std() > 5, f"{name}: the screenshot is blank"
+    return arr
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_math_renders(browser, page):
+    """Every formula typeset by the bundled MathJax, no TeX left, no network used."""
+    state = _open(browser, page)
+    remote = [u for u in browser.requests() if not u.startswith(("file:", "data:"))]
+    assert not remote, f"{page}: the page fetched from the network: {remote[:5]}"
+    assert state["nav"] and state["title"].strip(), (
         f"{page}: the rendered page has no navigation or title"
     )
+    if _has_math(page):
+        assert state["mathjax"], f"{page}: MathJax did not load"
+        assert state["containers"] > 0, f"{page}: no typeset math (mjx-container)"
+    assert not state["untypeset"], f"{page}: formulas left as TeX: {state['untypeset']}"
+    assert not state["errors"], f"{page}: MathJax TeX errors: {state['errors']}"
+    raw = RAW_TEX.findall(state["text"])
+    assert not raw, f"{page}: raw TeX in the text after MathJax ran: {raw[:5]}"
+
+
+@pytest.mark.parametrize("page", ["chapters/intro", "chapters/04_matrix_form"])
+def test_screenshot_in_chromium(browser, page):
+    _open(browser, page)
+    _save_screenshot(browser, page.replace("/", "_"))
+
+
+# Scroll the first theorem box to the top of the window; report where it is.
+THEOREM_BOX = """
+(() => {
+  const box = document.querySelector('div.proof.theorem');
+  box.scrollIntoView({block: 'start'});
+  window.scrollBy(0, -80);  // below the theme's sticky header
+  const r = box.getBoundingClientRect();
+  return {containers: box.querySelectorAll('mjx-container').length,
+          x: r.x, y: r.y, width: r.width, height: r.height};
+})()
+"""
+
+
+def test_theorem_box_screenshot(browser):
+    """A theorem box as a reader sees it: rendered math inside, screenshot kept."""
+    page = "chapters/05_batchnorm"
+    _open(browser, page)
+    box = browser.evaluate(THEOREM_BOX)
+    assert box["containers"] > 0, f"{page}: the theorem box has no rendered math"
+    arr = _save_screenshot(browser, "chapters_05_batchnorm_theorem")
+    y0, x0 = max(int(box["y"]), 0), max(int(box["x"]), 0)
+    y1 = min(int(box["y"] + box["height"]), HEIGHT)
+    x1 = min(int(box["x"] + box["width"]), WIDTH)
+    assert y1 - y0 > 50 and x1 - x0 > 200, f"{page}: the theorem box is off screen"
+    assert arr[y0:y1, x0:x1].std() > 5, f"{page}: the theorem box looks blank"
+
+
+# The theorem index at the default width: column widths against 20 characters of
+# the table's font, overflow with every "unit tests" collapsible open, link texts.
+THEOREM_INDEX = """
+(() => {
+  const t = document.querySelector('table.theorem-index');
+  if (!t) return null;
+  const probe = document.createElement('span');
+  probe.style.cssText = 'display:inline-block;width:20ch';
+  t.querySelector('td').appendChild(probe);
+  const ch20 = probe.getBoundingClientRect().width;
+  probe.remove();
+  const rows = [...t.querySelectorAll('tbody tr')];
+  const details = [...t.querySelectorAll('details')];
+  details.forEach(d => d.open = true);
+  const right = t.getBoundingClientRect().right;
+  const state = {
+    ch20,
+    columns: [...t.querySelectorAll('thead th')]
+      .map(th => th.getBoundingClientRect().width),
+    rows: rows.length,
+    links: rows.map(r => ((r.querySelector('td a') || {}).textContent || '').trim()),
+    collapsibles: rows.map(r => r.querySelectorAll('details > summary').length),
+    overflowing: [...t.querySelectorAll('code')]
+      .filter(c => c.getBoundingClientRect().right > right + 1).map(c => c.textContent),
+    scrolls: t.parentElement.scrollWidth > t.parentElement.clientWidth + 1,
+  };
+  details.forEach((d, i) => d.open = i === 1);  // one open, for the screenshot
+  t.scrollIntoView({block: 'start'});
+  window.scrollBy(0, -80);
+  return state;
+})()
+"""
+
+
+def test_theorem_index_is_readable(browser):
+    page = "chapters/theorem_index"
+    _open(browser, page)
+    state = browser.evaluate(THEOREM_INDEX)
+    assert state is not None, f"{page}: no table with class theorem-index"
+    assert state["rows"] > 0
+    narrow = [w for w in state["columns"] if w < state["ch20"]]
+    assert not narrow, (
+        f"{page}: columns {state['columns']} px, narrower than 20 characters "
+        f"({state['ch20']:.0f} px) at width {WIDTH}"
+    )
+    bare = [t for t in state["links"] if ":" not in t]
+    assert not bare, f"{page}: links that do not name their statement: {bare}"
+    assert all(n == 1 for n in state["collapsibles"]), (
+        f"{page}: every row should keep its unit tests in one collapsible"
+    )
+    assert not state["overflowing"] and not state["scrolls"], (
+        f"{page}: unit-test names overflow the table: {state['overflowing'][:3]}"
+    )
+    _save_screenshot(browser, page.replace("/", "_"))
