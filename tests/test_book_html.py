@@ -360,3 +360,23 @@ def test_theorem_index_is_readable(browser):
         f"{page}: unit-test names overflow the table: {state['overflowing'][:3]}"
     )
     _save_screenshot(browser, page.replace("/", "_"))
+
+
+# Code cells whose lines do not fit: a horizontal scroll bar hides their end.
+SCROLLING_CODE = """
+(() => [...document.querySelectorAll('div.cell_input pre')]
+  .filter(pre => pre.scrollWidth > pre.clientWidth + 1)
+  .map(pre => pre.textContent.split('\\n')
+    .reduce((a, b) => (b.length > a.length ? b : a), '')))()
+"""
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if (ROOT / f"{p}.ipynb").exists()])
+def test_code_cells_do_not_scroll(browser, page):
+    """Every chapter's code fits the page at the default width (88 columns)."""
+    _open(browser, page)
+    scrolling = browser.evaluate(SCROLLING_CODE)
+    assert not scrolling, (
+        f"{page}: {len(scrolling)} code cells scroll sideways; longest line: "
+        f"{scrolling[0]!r}"
+    )
