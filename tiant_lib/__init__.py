@@ -6,7 +6,8 @@ Modules follow the paper: :mod:`tiant_lib.hierarchy` (receptive fields),
 (locally connected ReLU student), :mod:`tiant_lib.reformulation` (event-level
 quantities, Theorems 1–4), :mod:`tiant_lib.batchnorm` (Theorem 5),
 :mod:`tiant_lib.capacity` (Theorems 6–7), :mod:`tiant_lib.disentangle`
-(Theorems 8–9) and :mod:`tiant_lib.datasets` (the experiments of §5.3).
+(Theorems 8–9), :mod:`tiant_lib.datasets` (the experiments of §5.3) and
+:mod:`tiant_lib.ensemble` (many seeds of a student trained as one batched model).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import random
 import numpy as np
 import torch
 
-from . import batchnorm, capacity, datasets, disentangle, plotting
+from . import batchnorm, capacity, datasets, disentangle, ensemble, plotting
 from .hierarchy import Hierarchy
 from .reformulation import (
     EventAverages,
@@ -53,6 +54,7 @@ __all__ = [
     "capacity",
     "datasets",
     "disentangle",
+    "ensemble",
     "plotting",
     "reproducible",
 ]
