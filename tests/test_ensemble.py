@@ -124,3 +124,18 @@ def test_bad_input_is_refused():
         ens.member(2)
     with pytest.raises(TypeError):
         StudentEnsemble.from_students([1, 2])
+
+
+def test_sharpness_restores_parameters_and_is_zero_without_noise():
+    h = spurious_factor_hierarchy()
+    d = spurious_factor_data(30, seed=0)
+    ens = StudentEnsemble(h, 4, 2, seeds=[0, 1], bias=True)
+    ens.fit(d.X, d.y, steps=20, lr=0.05, optimizer="adam")
+    before = [q.detach().clone().numpy() for q in ens.parameters()]
+    assert_allclose(ens.sharpness(d.X, d.y, sigma=0.0), 0.0, atol=1e-15)
+    rise = ens.sharpness(d.X, d.y, sigma=0.3, draws=4)
+    assert rise.shape == (2,) and (rise > 0).all()
+    for a, b in zip(before, ens.parameters(), strict=True):
+        assert_allclose(a, b.detach().numpy(), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="sigma"):
+        ens.sharpness(d.X, d.y, sigma=-1.0)

@@ -136,10 +136,29 @@ class StudentEnsemble(torch.nn.Module):
         def stack(get):
             return torch.nn.Parameter(torch.stack([get(m).detach() for m in members]))
 
+        h = self.hierarchy
+        # One parameter per region: W_βα of its children stacked row-wise,
+        # shape (K, Σ_β n_β, n_α), so a pre-activation is one batched product.
         self._W = torch.nn.ParameterList(
-            [stack(lambda m, e=e: m.W(*e)) for e in self.hierarchy.edges]
+            [
+                torch.nn.Parameter(
+                    torch.stack(
+                        [
+                            torch.cat([m.W(b, a).detach() for b in h.children(a)])
+                            for m in members
+                        ]
+                    )
+                )
+                for a in h.internal
+            ]
         )
-        self.edges = tuple(self.hierarchy.edges)
+        self.edges = tuple(h.edges)
+        self._rows = {}  # edge -> (region index, row slice)
+        for i, a in enumerate(h.internal):
+            start = 0
+            for b in h.children(a):
+                self._rows[(b, a)] = (i, slice(start, start + self.n[b]))
+                start += self.n[b]
         self._b = torch.nn.ParameterList(
             [
                 stack(lambda m, i=i: m._b[i])
@@ -155,9 +174,20 @@ class StudentEnsemble(torch.nn.Module):
 
     # ------------------------------------------------------------ access
     @property
-    def W(self) -> dict[Edge, torch.nn.Parameter]:
-        """The stacked weights ``W_βα``, shape (K, n_β, n_α), keyed by ``(β, α)``."""
-        return dict(zip(self.edges, self._W, strict=True))
+    def W(self) -> dict[Edge, torch.Tensor]:
+        """The stacked weights ``W_βα``, shape (K, n_β, n_α), keyed by ``(β, α)``.
+
+        Views into the parameters: writing into them (under ``torch.no_grad``)
+        changes the ensemble.
+        """
+        return {e: self._W[i][:, rows] for e, (i, rows) in self._rows.items()}
+
+    @property
+    def b(self) -> dict[str, torch.nn.Parameter]:
+        """The stacked biases ``b_α``, shape (K, n_α) (empty without biases)."""
+        if not self.bias:
+            return {}
+        return dict(zip(self.hierarchy.internal, self._b, strict=True))
 
     def get_weights(self) -> dict[Edge, np.ndarray]:
         """All stacked ``W_βα`` as float64 arrays of shape (K, n_β, n_α)."""
@@ -183,8 +213,9 @@ class StudentEnsemble(torch.nn.Module):
             device=self.device,
         )
         with torch.no_grad():
+            for e, w in self.W.items():
+                s.W(*e).copy_(w[k])
             for mine, theirs in (
-                (self._W, s._W),
                 (self._b, s._b),
                 (self._c1, s._c1),
                 (self._c0, s._c0),
@@ -194,24 +225,41 @@ class StudentEnsemble(torch.nn.Module):
         return s
 
     # ------------------------------------------------------------ data
-    def _onehots(self, X) -> tuple[list[torch.Tensor], int]:
-        """One-hot leaves, each (N, d) for shared inputs or (K, N, d) per member."""
+    def _encode(self, X) -> tuple[dict[str, torch.Tensor], int]:
+        """The inputs as the one-hot vectors the regions read.
+
+        A region whose children are all leaves gets the concatenation of its
+        leaves' one-hot vectors (so its pre-activation is one matrix product);
+        a leaf read by any other region is kept on its own. Tensors are
+        (N, ·) for shared inputs, (K, N, ·) for one data set per member.
+        """
         X = _as_int_array(X, "X")
         ni = self.hierarchy.n_inputs
-        if X.ndim == 2 and X.shape[1] == ni:
-            pass
-        elif X.ndim == 3 and X.shape[0] == self.K and X.shape[2] == ni:
-            pass
-        else:
+        if not (
+            (X.ndim == 2 and X.shape[1] == ni)
+            or (X.ndim == 3 and X.shape[0] == self.K and X.shape[2] == ni)
+        ):
             raise ValueError(
                 f"X must have shape (N, {ni}) or ({self.K}, N, {ni}), got {X.shape}"
             )
         if X.size and (X.min() < 0 or X.max() >= self.d):
             raise ValueError(f"X values must lie in 0..{self.d - 1}")
-        Xt = torch.as_tensor(X, dtype=torch.long, device=self.device)
-        return [
-            tfn.one_hot(Xt[..., i], self.d).to(self.dtype) for i in range(ni)
-        ], X.shape[-2]
+        h = self.hierarchy
+        onehot = tfn.one_hot(
+            torch.as_tensor(X, dtype=torch.long, device=self.device), self.d
+        ).to(self.dtype)  # (..., N, n_inputs, d)
+        position = {x: i for i, x in enumerate(h.leaves)}
+        enc = {}
+        for a in h.internal:
+            children = h.children(a)
+            if all(h.is_leaf(b) for b in children):
+                cols = onehot[..., [position[b] for b in children], :]
+                enc[a] = cols.reshape(*cols.shape[:-2], -1)
+            else:
+                for b in children:
+                    if h.is_leaf(b):
+                        enc[b] = onehot[..., position[b], :]
+        return enc, X.shape[-2]
 
     def _weights(self, p, N: int) -> torch.Tensor:
         """Sample weights as a (K, N) tensor (uniform 1/N by default)."""
@@ -249,13 +297,20 @@ class StudentEnsemble(torch.nn.Module):
         return tfn.one_hot(yt, top).to(self.dtype)
 
     # ------------------------------------------------------------ forward
-    def _forward(self, leaves: list[torch.Tensor], p: torch.Tensor):
+    def _forward(self, enc: dict[str, torch.Tensor], p: torch.Tensor):
         h = self.hierarchy
-        f = dict(zip(h.leaves, leaves, strict=True))
-        W = self.W
+        f: dict[str, torch.Tensor] = {}
         bn = {a: i for i, a in enumerate(self.bn_regions)}
         for i, a in enumerate(h.internal):
-            z = sum(torch.matmul(f[b], W[(b, a)]) for b in h.children(a))
+            children = h.children(a)
+            if a in enc:
+                x = enc[a]
+            else:
+                parts = [f[b] if b in f else enc[b] for b in children]
+                if any(v.ndim == 3 for v in parts):
+                    parts = [v.expand(self.K, *v.shape[-2:]) for v in parts]
+                x = torch.cat(parts, -1)
+            z = torch.matmul(x, self._W[i])
             if self.bias:
                 z = z + self._b[i][:, None, :]
             if a in bn:
@@ -272,20 +327,19 @@ class StudentEnsemble(torch.nn.Module):
         return f
 
     def activations(self, X, p=None) -> dict[str, np.ndarray]:
-        """Activations ``f_α(x)`` of every region, each of shape (K, N, n_α).
+        """Activations ``f_α(x)`` of every internal region, each of shape (K, N, n_α).
 
         ``p`` only matters with Batch Norm (it weights the BN statistics).
         """
-        leaves, N = self._onehots(X)
-        leaves = [x.expand(self.K, -1, -1) if x.ndim == 2 else x for x in leaves]
+        enc, N = self._encode(X)
         with torch.no_grad():
-            f = self._forward(leaves, self._weights(p, N))
+            f = self._forward(enc, self._weights(p, N))
         return {a: v.cpu().numpy() for a, v in f.items()}
 
     def forward(self, X) -> torch.Tensor:
         """Top activations ``f_ω(x)`` of every member, shape (K, N, n_classes)."""
-        leaves, N = self._onehots(X)
-        return self._forward(leaves, self._weights(None, N))[self.hierarchy.top]
+        enc, N = self._encode(X)
+        return self._forward(enc, self._weights(None, N))[self.hierarchy.top]
 
     def predict(self, X) -> np.ndarray:
         """Predicted classes ``argmax f_ω(x)``, shape (K, N)."""
@@ -297,17 +351,56 @@ class StudentEnsemble(torch.nn.Module):
 
         Differentiable (a torch tensor).
         """
-        leaves, N = self._onehots(X)
+        enc, N = self._encode(X)
         pt = self._weights(p, N)
         target = self._targets(y, N)
-        out = self._forward(leaves, pt)[self.hierarchy.top]
+        out = self._forward(enc, pt)[self.hierarchy.top]
         return 0.5 * (pt * ((out - target) ** 2).sum(-1)).sum(-1)
 
     def updates(self, X, y, p=None) -> dict[Edge, np.ndarray]:
         """Each member's update ``ΔW_βα = −∂L/∂W_βα``, (K, n_β, n_α) (§2, Thm 4)."""
         loss = self.losses(X, y, p).sum()
         grads = torch.autograd.grad(loss, list(self._W))
-        return {e: -g.cpu().numpy() for e, g in zip(self.edges, grads, strict=True)}
+        return {
+            e: -grads[i][:, rows].cpu().numpy() for e, (i, rows) in self._rows.items()
+        }
+
+    def sharpness(
+        self, X, y, p=None, sigma: float = 0.1, draws: int = 8, seed: int = 0
+    ) -> np.ndarray:
+        """How much each member's loss rises when its parameters are jiggled.
+
+        The mean over ``draws`` random perturbations ``θ ← θ (1 + σ ξ)``
+        (``ξ`` standard normal, element-wise, every parameter) of
+        ``L(perturbed) − L(θ)`` on ``(X, y, p)``: small for a *flat* solution.
+        The parameters are restored afterwards. A common proxy for the
+        flatness that SGD's noise (paper §5.3: a step with a perturbed
+        ``P̂``) is said to favour.
+
+        Returns
+        -------
+        ndarray, shape (K,)
+        """
+        if not sigma >= 0:
+            raise ValueError(f"sigma must be >= 0, got {sigma}")
+        if not isinstance(draws, (int, np.integer)) or draws < 1:
+            raise ValueError(f"draws must be a positive int, got {draws!r}")
+        gen = torch.Generator().manual_seed(int(seed))
+        params = list(self.parameters())
+        saved = [q.detach().clone() for q in params]
+        rise = np.zeros(self.K)
+        with torch.no_grad():
+            base = self.losses(X, y, p).cpu().numpy()
+            try:
+                for _ in range(draws):
+                    for q, s0 in zip(params, saved, strict=True):
+                        xi = torch.randn(s0.shape, generator=gen, dtype=s0.dtype)
+                        q.copy_(s0 * (1 + sigma * xi.to(s0.device)))
+                    rise += self.losses(X, y, p).cpu().numpy() - base
+            finally:
+                for q, s0 in zip(params, saved, strict=True):
+                    q.copy_(s0)
+        return rise / draws
 
     def event_F(self, teacher, X=None, p=None) -> dict[str, np.ndarray]:
         """Each member's event averages ``F_α = E[f_α(x) | z_α]``, shape (K, m_α, n_α).
@@ -397,12 +490,12 @@ class StudentEnsemble(torch.nn.Module):
         )
         if len(seeds) != self.K:
             raise ValueError(f"seeds must hold {self.K} ints, got {len(seeds)}")
-        leaves, N = self._onehots(X)
+        enc, N = self._encode(X)
         pt = self._weights(p, N)
         target = self._targets(y, N)
-        leaves = [x.expand(self.K, -1, -1) if x.ndim == 2 else x for x in leaves]
+        # foreach: one fused kernel per update rule instead of a loop over tensors
         opt = (torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam)(
-            self.parameters(), lr=lr
+            self.parameters(), lr=lr, foreach=True
         )
         if batch_size is not None:
             pn = pt.cpu().numpy()
@@ -429,13 +522,15 @@ class StudentEnsemble(torch.nn.Module):
         history = torch.empty(steps, self.K, dtype=self.dtype)
         for t in range(steps):
             if batch_size is None:
-                lv, tg, w = leaves, target, pt
+                batch, tg, w = enc, target, pt
             else:
                 i = idx[t]
-                lv = [x[rows, i] for x in leaves]
+                batch = {
+                    r: (v[i] if v.ndim == 2 else v[rows, i]) for r, v in enc.items()
+                }
                 tg, w = target[rows, i], pb
             opt.zero_grad()
-            out = self._forward(lv, w)[top]
+            out = self._forward(batch, w)[top]
             loss = 0.5 * (w * ((out - tg) ** 2).sum(-1)).sum(-1)
             loss.sum().backward()
             opt.step()
