@@ -245,20 +245,19 @@ class StudentEnsemble(torch.nn.Module):
         if X.size and (X.min() < 0 or X.max() >= self.d):
             raise ValueError(f"X values must lie in 0..{self.d - 1}")
         h = self.hierarchy
-        onehot = tfn.one_hot(
-            torch.as_tensor(X, dtype=torch.long, device=self.device), self.d
-        ).to(self.dtype)  # (..., N, n_inputs, d)
+        Xt = torch.as_tensor(X, dtype=torch.long, device=self.device)
+        eye = torch.eye(self.d, dtype=self.dtype, device=self.device)
         position = {x: i for i, x in enumerate(h.leaves)}
         enc = {}
         for a in h.internal:
             children = h.children(a)
             if all(h.is_leaf(b) for b in children):
-                cols = onehot[..., [position[b] for b in children], :]
-                enc[a] = cols.reshape(*cols.shape[:-2], -1)
+                onehot = eye[Xt[..., [position[b] for b in children]]]
+                enc[a] = onehot.reshape(*onehot.shape[:-2], -1)
             else:
                 for b in children:
                     if h.is_leaf(b):
-                        enc[b] = onehot[..., position[b], :]
+                        enc[b] = eye[Xt[..., position[b]]]
         return enc, X.shape[-2]
 
     def _weights(self, p, N: int) -> torch.Tensor:
