@@ -139,3 +139,20 @@ def test_sharpness_restores_parameters_and_is_zero_without_noise():
         assert_allclose(a, b.detach().numpy(), rtol=0, atol=0)
     with pytest.raises(ValueError, match="sigma"):
         ens.sharpness(d.X, d.y, sigma=-1.0)
+
+
+def test_overlapping_fields_and_grouped_layers_match():
+    """Conv-like hierarchy (a child with two parents): same as one at a time."""
+    h = Hierarchy.conv(5, 3, 2)
+    t = Teacher.lossless(h)
+    X, p = t.enumerate()
+    y = t.labels(X) % 3
+    ens = StudentEnsemble(h, 3, 3, seeds=[0, 1], bias=True, batchnorm=True)
+    hist = ens.fit(X, y, steps=30, lr=0.05, p=p, optimizer="adam")
+    for k in range(2):
+        alone = Student(h, 3, 3, seed=k, bias=True, batchnorm=True)
+        assert_allclose(
+            hist[:, k],
+            alone.fit(X, y, steps=30, lr=0.05, p=p, optimizer="adam"),
+            rtol=1e-10,
+        )

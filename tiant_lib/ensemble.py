@@ -296,33 +296,71 @@ class StudentEnsemble(torch.nn.Module):
         return tfn.one_hot(yt, top).to(self.dtype)
 
     # ------------------------------------------------------------ forward
+    def _groups(self) -> list[list[int]]:
+        """Internal regions (as indices) that can be computed as one batched product.
+
+        Regions of one layer with the same input width, width, nonlinearity
+        and BN setting, reading either only leaves or only internal regions,
+        form a group; groups are ordered bottom-up.
+        """
+        if getattr(self, "_group_cache", None) is None:
+            h = self.hierarchy
+            keys: dict[tuple, list[int]] = {}
+            for i, a in enumerate(h.internal):
+                children = h.children(a)
+                key = (
+                    -h.layer(a),
+                    sum(self.n[b] for b in children),
+                    self.n[a],
+                    a == h.top,
+                    a in self.bn_regions,
+                    all(h.is_leaf(b) for b in children),
+                    any(h.is_leaf(b) for b in children),
+                )
+                keys.setdefault(key, []).append(i)
+            self._group_cache = [keys[k] for k in sorted(keys)]
+        return self._group_cache
+
     def _forward(self, enc: dict[str, torch.Tensor], p: torch.Tensor):
         h = self.hierarchy
+        internal = h.internal
         f: dict[str, torch.Tensor] = {}
         bn = {a: i for i, a in enumerate(self.bn_regions)}
-        for i, a in enumerate(h.internal):
-            children = h.children(a)
+
+        def inputs(a):
             if a in enc:
-                x = enc[a]
+                return enc[a]
+            parts = [f[b] if b in f else enc[b] for b in h.children(a)]
+            if any(v.ndim == 3 for v in parts):
+                parts = [v.expand(self.K, *v.shape[-2:]) for v in parts]
+            return torch.cat(parts, -1)
+
+        for group in self._groups():
+            regions = [internal[i] for i in group]
+            if len(group) == 1:  # (K, 1, N, ·) and (K, 1, ·, n): one region
+                x = inputs(regions[0]).unsqueeze(-3)
+                W = self._W[group[0]].unsqueeze(1)
             else:
-                parts = [f[b] if b in f else enc[b] for b in children]
-                if any(v.ndim == 3 for v in parts):
-                    parts = [v.expand(self.K, *v.shape[-2:]) for v in parts]
-                x = torch.cat(parts, -1)
-            z = torch.matmul(x, self._W[i])
+                xs = [inputs(a) for a in regions]
+                if any(v.ndim == 3 for v in xs):
+                    xs = [v.expand(self.K, *v.shape[-2:]) for v in xs]
+                x = torch.stack(xs, -3)  # (K, R, N, in) or (R, N, in)
+                W = torch.stack([self._W[i] for i in group], 1)  # (K, R, in, n)
+            z = torch.matmul(x, W)  # (K, R, N, n)
             if self.bias:
-                z = z + self._b[i][:, None, :]
-            if a in bn:
-                w = p[:, :, None]
-                mu = (w * z).sum(1, keepdim=True)
+                z = z + torch.stack([self._b[i] for i in group], 1)[:, :, None, :]
+            if regions[0] in bn:
+                w = p[:, None, :, None]
+                mu = (w * z).sum(2, keepdim=True)
                 zc = z - mu
-                var = (w * zc**2).sum(1, keepdim=True)
-                z = (
-                    self._c1[bn[a]][:, None, :] * zc / (var + self.eps) ** 0.5
-                    + self._c0[bn[a]][:, None, :]
-                )
-            act = self.output if a == h.top else self.activation
-            f[a] = torch.relu(z) if act == "relu" else z
+                var = (w * zc**2).sum(2, keepdim=True)
+                c1 = torch.stack([self._c1[bn[a]] for a in regions], 1)[:, :, None, :]
+                c0 = torch.stack([self._c0[bn[a]] for a in regions], 1)[:, :, None, :]
+                z = c1 * zc / (var + self.eps) ** 0.5 + c0
+            act = self.output if regions[0] == h.top else self.activation
+            z = torch.relu(z) if act == "relu" else z
+            for r, a in enumerate(regions):
+                f[a] = z[:, r]
         return f
 
     def activations(self, X, p=None) -> dict[str, np.ndarray]:
@@ -492,10 +530,13 @@ class StudentEnsemble(torch.nn.Module):
         enc, N = self._encode(X)
         pt = self._weights(p, N)
         target = self._targets(y, N)
-        # foreach: one fused kernel per update rule instead of a loop over tensors
-        opt = (torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam)(
-            self.parameters(), lr=lr, foreach=True
-        )
+        params = list(self.parameters())
+        # The update runs on one flat (K, P) tensor: a handful of operations
+        # per step instead of a loop over every parameter tensor. It is
+        # torch.optim's SGD / Adam (default betas and eps), element by element.
+        size = [q[0].numel() for q in params]
+        beta1, beta2, adam_eps = 0.9, 0.999, 1e-8
+        m1 = v2 = None
         if batch_size is not None:
             pn = pt.cpu().numpy()
             idx = torch.as_tensor(
@@ -528,11 +569,23 @@ class StudentEnsemble(torch.nn.Module):
                     r: (v[i] if v.ndim == 2 else v[rows, i]) for r, v in enc.items()
                 }
                 tg, w = target[rows, i], pb
-            opt.zero_grad()
             out = self._forward(batch, w)[top]
             loss = 0.5 * (w * ((out - tg) ** 2).sum(-1)).sum(-1)
-            loss.sum().backward()
-            opt.step()
+            grads = torch.autograd.grad(loss.sum(), params)
+            g = torch.cat([gr.reshape(self.K, -1) for gr in grads], 1)
+            if optimizer == "sgd":
+                step = g.mul_(-lr)
+            else:
+                if m1 is None:
+                    m1, v2 = torch.zeros_like(g), torch.zeros_like(g)
+                m1.lerp_(g, 1 - beta1)
+                v2.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+                bc1, bc2 = 1 - beta1 ** (t + 1), 1 - beta2 ** (t + 1)
+                denom = (v2.sqrt() / bc2**0.5).add_(adam_eps)
+                step = (m1 / denom).mul_(-lr / bc1)
+            with torch.no_grad():
+                for q, d in zip(params, step.split(size, 1), strict=True):
+                    q.add_(d.view_as(q))
             history[t] = loss.detach()
         return history.numpy()
 
