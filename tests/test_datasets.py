@@ -55,3 +55,29 @@ def test_bad_input(kwargs, msg):
         spurious_factor_data(seed=0, **kwargs)
     with pytest.raises(ValueError, match="1-D"):
         spurious_correlation(np.zeros(3), np.zeros(4))
+
+
+def test_field_conditionals_match_the_sampler():
+    """P(x_field | z) of field_conditionals is the law spurious_factor_data samples from."""
+    import numpy as np
+    from numpy.testing import assert_allclose
+
+    from tiant_lib.datasets import field_conditionals, spurious_factor_data
+
+    d = spurious_factor_data(200_000, seed=0, d_alpha=3, d_gamma=2, shift=0.2)
+    for cols, z, law in (
+        (slice(0, 3), d.y, dict(shift=0.2)),
+        (slice(3, 5), d.z_gamma, dict(flip=0.05)),
+    ):
+        contents, P = field_conditionals(cols.stop - cols.start, **law)
+        assert_allclose(P.sum(1), 1.0)
+        code = d.X[:, cols] @ (2 ** np.arange(cols.stop - cols.start)[::-1])
+        assert (
+            contents @ (2 ** np.arange(contents.shape[1])[::-1])
+            == np.arange(len(contents))
+        ).all()
+        for v in (0, 1):
+            freq = np.bincount(code[z == v], minlength=len(contents)) / (z == v).sum()
+            assert_allclose(freq, P[v], atol=0.01)
+    shifted = field_conditionals(4, shift=0.0)[1]
+    assert_allclose(shifted[0], shifted[1])  # no signal: P(x | z) does not depend on z

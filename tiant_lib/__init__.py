@@ -6,9 +6,10 @@ Modules follow the paper: :mod:`tiant_lib.hierarchy` (receptive fields),
 (locally connected ReLU student), :mod:`tiant_lib.reformulation` (event-level
 quantities, Theorems 1–4), :mod:`tiant_lib.batchnorm` (Theorem 5),
 :mod:`tiant_lib.capacity` (Theorems 6–7), :mod:`tiant_lib.disentangle`
-(Theorems 8–9), :mod:`tiant_lib.datasets` (the experiments of §5.3) and
+(Theorems 8–9), :mod:`tiant_lib.datasets` (the experiments of §5.3),
 :mod:`tiant_lib.specialization` (the follow-up papers' Gaussian-input
-teacher–student experiments).
+teacher–student experiments) and :mod:`tiant_lib.ensemble` (many seeds of a
+student trained as one batched model).
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ import random
 import numpy as np
 import torch
 
-from . import batchnorm, capacity, datasets, disentangle, plotting, specialization
+from . import (
+    batchnorm,
+    capacity,
+    datasets,
+    disentangle,
+    ensemble,
+    plotting,
+    specialization,
+)
 from .hierarchy import Hierarchy
 from .reformulation import (
     EventAverages,
@@ -55,6 +64,7 @@ __all__ = [
     "capacity",
     "datasets",
     "disentangle",
+    "ensemble",
     "plotting",
     "specialization",
     "reproducible",

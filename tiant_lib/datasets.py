@@ -87,3 +87,45 @@ def spurious_correlation(y: np.ndarray, z: np.ndarray) -> float:
     if not (z == 1).any() or not (z == 0).any():
         return 0.0
     return float(abs(y[z == 1].mean() - y[z == 0].mean()))
+
+
+def field_conditionals(
+    d: int, shift: float = 0.0, flip: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """All contents of one field of the §5.3 data set and their law given its factor.
+
+    The exact ``P(x_field | z)`` that the event-level view (paper §3, the
+    averages ``f_j(z) = E[f_j(x) | z]``) integrates over: for field α give
+    ``shift`` (each pixel is 1 with probability ``1/2 ± shift``), for field
+    γ give ``flip`` (each pixel copies ``z`` unless flipped).
+
+    Parameters
+    ----------
+    d : int
+        Number of pixels of the field (``2**d`` contents are enumerated).
+    shift : float in [0, 0.5]
+    flip : float in [0, 0.5], optional
+        When given, the γ-type law; otherwise the α-type law with ``shift``.
+
+    Returns
+    -------
+    contents : ndarray of int, shape (2**d, d)
+        Every binary content of the field.
+    P : ndarray, shape (2, 2**d)
+        ``P[z, i] = P(x_field = contents[i] | z)``; rows sum to 1.
+    """
+    if not isinstance(d, (int, np.integer)) or not 1 <= d <= 20:
+        raise ValueError(f"d must be an int in 1..20, got {d!r}")
+    if not 0 <= shift <= 0.5:
+        raise ValueError(f"shift must lie in [0, 0.5], got {shift}")
+    if flip is not None and not 0 <= flip <= 0.5:
+        raise ValueError(f"flip must lie in [0, 0.5], got {flip}")
+    contents = (np.arange(2**d)[:, None] >> np.arange(d)[::-1]) & 1
+    if flip is None:
+        q = np.array([0.5 - shift, 0.5 + shift])  # P(pixel = 1 | z)
+    else:
+        q = np.array([flip, 1.0 - flip])
+    P = np.prod(
+        np.where(contents[None] == 1, q[:, None, None], 1.0 - q[:, None, None]), axis=2
+    )
+    return contents, P

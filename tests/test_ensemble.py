@@ -1,0 +1,158 @@
+"""The batched ensemble trains each member exactly as Student.fit trains it alone."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from tiant_lib import Hierarchy, Student, Teacher, event_averages
+from tiant_lib.datasets import spurious_factor_data, spurious_factor_hierarchy
+from tiant_lib.ensemble import StudentEnsemble
+
+
+def _teacher():
+    tree = Hierarchy.tree([2, 2])
+    return Teacher.lossy(tree, m={a: 3 for a in tree.internal}, seed=1)
+
+
+def _params(s: Student):
+    return [t.detach().numpy() for t in s.parameters()]
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(bias=True),
+        dict(batchnorm=True),  # no bias: BN removes its gradient
+        dict(output="relu"),
+        dict(activation="linear", bias=True),
+    ],
+)
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_full_batch_training_matches_one_at_a_time(kw, optimizer):
+    t = _teacher()
+    X, p = t.enumerate()
+    y = t.labels(X)
+    seeds = [3, 7]
+    ens = StudentEnsemble(t.hierarchy, 4, t.m["omega"], seeds=seeds, **kw)
+    for k, s in enumerate(seeds):  # same initialisation
+        for a, b in zip(
+            _params(ens.member(k)),
+            _params(Student.for_teacher(t, 4, seed=s, **kw)),
+            strict=True,
+        ):
+            assert_allclose(a, b, rtol=0, atol=0)
+    hist = ens.fit(X, y, steps=60, lr=0.05, p=p, optimizer=optimizer)
+    for k, s in enumerate(seeds):
+        alone = Student.for_teacher(t, 4, seed=s, **kw)
+        h1 = alone.fit(X, y, steps=60, lr=0.05, p=p, optimizer=optimizer)
+        assert_allclose(hist[:, k], h1, rtol=1e-10, atol=1e-12)
+        for a, b in zip(_params(ens.member(k)), _params(alone), strict=True):
+            assert_allclose(a, b, rtol=1e-9, atol=1e-11)
+
+
+def test_minibatches_and_per_member_data_match_one_at_a_time():
+    h = spurious_factor_hierarchy()
+    sets = [spurious_factor_data(40, seed=s) for s in (0, 1, 2)]
+    X = np.stack([d.X for d in sets])
+    y = np.stack([d.y for d in sets])
+    ens = StudentEnsemble(h, 5, 2, seeds=[0, 1, 2], bias=True)
+    hist = ens.fit(
+        X, y, steps=40, lr=0.02, optimizer="adam", batch_size=8, seeds=[4, 5, 6]
+    )
+    for k in range(3):
+        alone = Student(h, 5, 2, seed=k, bias=True)
+        h1 = alone.fit(
+            sets[k].X,
+            sets[k].y,
+            steps=40,
+            lr=0.02,
+            optimizer="adam",
+            batch_size=8,
+            seed=4 + k,
+        )
+        assert_allclose(hist[:, k], h1, rtol=1e-10, atol=1e-12)
+        assert_allclose(
+            ens.member(k)(sets[k].X).detach().numpy(),
+            alone(sets[k].X).detach().numpy(),
+            atol=1e-10,
+        )
+    assert ens.predict(X[0]).shape == (3, 40)
+
+
+def test_updates_and_event_F_match_the_single_student():
+    t = _teacher()
+    X, p = t.enumerate()
+    y = t.labels(X)
+    ens = StudentEnsemble(t.hierarchy, 4, t.m["omega"], seeds=[0, 1], bias=True)
+    dW = ens.updates(X, y, p)
+    F = ens.event_F(t)
+    for k in range(2):
+        s = ens.member(k)
+        run = s.run(X, y, p)
+        for e in dW:
+            assert_allclose(dW[e][k], run.dW[e], atol=1e-12)
+        ea = event_averages(s, t)
+        for a in t.hierarchy.internal:
+            assert_allclose(F[a][k], ea.F[a], atol=1e-12)
+    y2 = np.stack([y, (y + 1) % t.m["omega"]])  # per-member labels
+    assert_allclose(
+        ens.losses(X, y2, p)[1].item(), ens.member(1).loss(X, y2[1], p).item()
+    )
+
+
+def test_bad_input_is_refused():
+    h = spurious_factor_hierarchy()
+    with pytest.raises(ValueError, match="seeds"):
+        StudentEnsemble(h, 4, 2, seeds=[])
+    ens = StudentEnsemble(h, 4, 2, seeds=[0, 1])
+    X = np.zeros((5, h.n_inputs), dtype=int)
+    with pytest.raises(ValueError, match="X must have shape"):
+        ens(np.zeros((3, 5, h.n_inputs), dtype=int))
+    with pytest.raises(TypeError, match="X must hold integers"):
+        ens(X.astype(float))
+    with pytest.raises(ValueError, match="y must have shape"):
+        ens.fit(X, np.zeros(4, dtype=int), steps=1, lr=0.1)
+    with pytest.raises(ValueError, match="labels"):
+        ens.fit(X, np.full(5, 2), steps=1, lr=0.1)
+    with pytest.raises(ValueError, match="p must"):
+        ens.fit(X, np.zeros(5, dtype=int), steps=1, lr=0.1, p=np.ones(5))
+    with pytest.raises(ValueError, match="steps"):
+        ens.fit(X, np.zeros(5, dtype=int), steps=0, lr=0.1)
+    with pytest.raises(ValueError, match="seeds must hold"):
+        ens.fit(X, np.zeros(5, dtype=int), steps=1, lr=0.1, batch_size=2, seeds=[1])
+    with pytest.raises(ValueError, match="k must be"):
+        ens.member(2)
+    with pytest.raises(TypeError):
+        StudentEnsemble.from_students([1, 2])
+
+
+def test_sharpness_restores_parameters_and_is_zero_without_noise():
+    h = spurious_factor_hierarchy()
+    d = spurious_factor_data(30, seed=0)
+    ens = StudentEnsemble(h, 4, 2, seeds=[0, 1], bias=True)
+    ens.fit(d.X, d.y, steps=20, lr=0.05, optimizer="adam")
+    before = [q.detach().clone().numpy() for q in ens.parameters()]
+    assert_allclose(ens.sharpness(d.X, d.y, sigma=0.0), 0.0, atol=1e-15)
+    rise = ens.sharpness(d.X, d.y, sigma=0.3, draws=4)
+    assert rise.shape == (2,) and (rise > 0).all()
+    for a, b in zip(before, ens.parameters(), strict=True):
+        assert_allclose(a, b.detach().numpy(), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="sigma"):
+        ens.sharpness(d.X, d.y, sigma=-1.0)
+
+
+def test_overlapping_fields_and_grouped_layers_match():
+    """Conv-like hierarchy (a child with two parents): same as one at a time."""
+    h = Hierarchy.conv(5, 3, 2)
+    t = Teacher.lossless(h)
+    X, p = t.enumerate()
+    y = t.labels(X) % 3
+    ens = StudentEnsemble(h, 3, 3, seeds=[0, 1], bias=True, batchnorm=True)
+    hist = ens.fit(X, y, steps=30, lr=0.05, p=p, optimizer="adam")
+    for k in range(2):
+        alone = Student(h, 3, 3, seed=k, bias=True, batchnorm=True)
+        assert_allclose(
+            hist[:, k],
+            alone.fit(X, y, steps=30, lr=0.05, p=p, optimizer="adam"),
+            rtol=1e-10,
+        )

@@ -1,0 +1,597 @@
+"""Many students trained as one batched model (paper §2's student, §5.3's experiments).
+
+An experiment about training is a statement about a *distribution* over
+seeds, so it needs many seeds. Training them one after another in a Python
+loop is slow; :class:`StudentEnsemble` stacks the weights of ``K``
+independent students of one architecture (``W_βα`` becomes a ``K × n_β × n_α``
+tensor) and runs them with batched matrix products. The members do not
+interact: the loss is the sum of the members' losses, so each member's
+gradient is its own, and SGD and Adam (element-wise optimisers) update each
+member exactly as :meth:`Student.fit` would. The unit tests check this
+against one-at-a-time training to float64 tolerance.
+
+Member ``k`` is initialised exactly like ``Student(..., seed=seeds[k])``; each
+member may train on its own data set (inputs of shape ``(K, N, n_inputs)``)
+or all on the same one (``(N, n_inputs)``), with shared or per-member labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as tfn
+
+from .hierarchy import Hierarchy
+from .student import Edge, Student
+
+
+def _as_int_array(v, name: str) -> np.ndarray:
+    v = np.asarray(v)
+    if not np.issubdtype(v.dtype, np.integer):
+        raise TypeError(f"{name} must hold integers, got dtype {v.dtype}")
+    return v
+
+
+class StudentEnsemble(torch.nn.Module):
+    """``K`` independent :class:`Student` networks with stacked weights, trained as one.
+
+    Parameters
+    ----------
+    hierarchy, n, n_classes, d, activation, output, bias, batchnorm, eps, dtype, device
+        As for :class:`Student` (shared by every member). ``output="linear"``
+        (default) is the paper's setting ``G_ω = I − F_ω``; ``"relu"`` is our
+        variant.
+    seeds : sequence of int
+        One initialisation seed per member: member ``k`` starts with the
+        weights of ``Student(..., seed=seeds[k])``.
+
+    Attributes
+    ----------
+    K : int
+        Number of members.
+    W : dict of (β, α) to torch.nn.Parameter, shape (K, n_β, n_α)
+        The stacked ``W_βα``.
+
+    Examples
+    --------
+    >>> from tiant_lib import Hierarchy
+    >>> from tiant_lib.ensemble import StudentEnsemble
+    >>> ens = StudentEnsemble(Hierarchy.blocks([3, 2]), 4, 2, seeds=range(5))
+    >>> ens(np.zeros((7, 5), dtype=int)).shape
+    torch.Size([5, 7, 2])
+    """
+
+    def __init__(
+        self,
+        hierarchy: Hierarchy,
+        n: int | Mapping[str, int],
+        n_classes: int,
+        seeds: Sequence[int],
+        d: int = 2,
+        activation: str = "relu",
+        output: str = "linear",
+        bias: bool = False,
+        batchnorm: bool = False,
+        eps: float = 1e-5,
+        dtype: torch.dtype = torch.float64,
+        device: str | torch.device = "cpu",
+    ):
+        super().__init__()
+        seeds = list(seeds) if not isinstance(seeds, (int, np.integer)) else None
+        if not seeds:
+            raise ValueError("seeds must be a non-empty sequence of ints")
+        members = [
+            Student(
+                hierarchy,
+                n,
+                n_classes,
+                d=d,
+                activation=activation,
+                output=output,
+                bias=bias,
+                batchnorm=batchnorm,
+                eps=eps,
+                seed=s,
+                dtype=dtype,
+                device=device,
+            )
+            for s in seeds
+        ]
+        self._init_from(members)
+        self.seeds = tuple(int(s) for s in seeds)
+
+    @classmethod
+    def from_students(cls, students: Sequence[Student]) -> StudentEnsemble:
+        """Stack students (same hierarchy object and architecture) into an ensemble."""
+        students = list(students)
+        if not students or not all(isinstance(s, Student) for s in students):
+            raise TypeError("students must be a non-empty sequence of Student")
+        s0 = students[0]
+        for s in students[1:]:
+            if (
+                s.hierarchy is not s0.hierarchy
+                or s.n != s0.n
+                or (s.activation, s.output, s.batchnorm, s.eps, s.d)
+                != (s0.activation, s0.output, s0.batchnorm, s0.eps, s0.d)
+                or len(s._b) != len(s0._b)
+            ):
+                raise ValueError("students must share hierarchy and architecture")
+        ens = cls.__new__(cls)
+        torch.nn.Module.__init__(ens)
+        ens._init_from(students)
+        ens.seeds = tuple(range(len(students)))
+        return ens
+
+    def _init_from(self, members: list[Student]) -> None:
+        s0 = members[0]
+        self.hierarchy, self.n, self.d = s0.hierarchy, dict(s0.n), s0.d
+        self.activation, self.output = s0.activation, s0.output
+        self.batchnorm, self.eps, self.bias = s0.batchnorm, s0.eps, bool(len(s0._b))
+        self.dtype, self.device = s0.dtype, s0.device
+        self.bn_regions = s0.bn_regions
+        self.K = len(members)
+
+        def stack(get):
+            return torch.nn.Parameter(torch.stack([get(m).detach() for m in members]))
+
+        h = self.hierarchy
+        # One parameter per region: W_βα of its children stacked row-wise,
+        # shape (K, Σ_β n_β, n_α), so a pre-activation is one batched product.
+        self._W = torch.nn.ParameterList(
+            [
+                torch.nn.Parameter(
+                    torch.stack(
+                        [
+                            torch.cat([m.W(b, a).detach() for b in h.children(a)])
+                            for m in members
+                        ]
+                    )
+                )
+                for a in h.internal
+            ]
+        )
+        self.edges = tuple(h.edges)
+        self._rows = {}  # edge -> (region index, row slice)
+        for i, a in enumerate(h.internal):
+            start = 0
+            for b in h.children(a):
+                self._rows[(b, a)] = (i, slice(start, start + self.n[b]))
+                start += self.n[b]
+        self._b = torch.nn.ParameterList(
+            [
+                stack(lambda m, i=i: m._b[i])
+                for i in range(len(s0._b))  # one per internal region
+            ]
+        )
+        self._c1 = torch.nn.ParameterList(
+            [stack(lambda m, i=i: m._c1[i]) for i in range(len(s0._c1))]
+        )
+        self._c0 = torch.nn.ParameterList(
+            [stack(lambda m, i=i: m._c0[i]) for i in range(len(s0._c0))]
+        )
+
+    # ------------------------------------------------------------ access
+    @property
+    def W(self) -> dict[Edge, torch.Tensor]:
+        """The stacked weights ``W_βα``, shape (K, n_β, n_α), keyed by ``(β, α)``.
+
+        Views into the parameters: writing into them (under ``torch.no_grad``)
+        changes the ensemble.
+        """
+        return {e: self._W[i][:, rows] for e, (i, rows) in self._rows.items()}
+
+    @property
+    def b(self) -> dict[str, torch.nn.Parameter]:
+        """The stacked biases ``b_α``, shape (K, n_α) (empty without biases)."""
+        if not self.bias:
+            return {}
+        return dict(zip(self.hierarchy.internal, self._b, strict=True))
+
+    def get_weights(self) -> dict[Edge, np.ndarray]:
+        """All stacked ``W_βα`` as float64 arrays of shape (K, n_β, n_α)."""
+        return {
+            e: w.detach().cpu().numpy().astype(np.float64) for e, w in self.W.items()
+        }
+
+    def member(self, k: int) -> Student:
+        """Member ``k`` as a stand-alone :class:`Student` (a copy of its parameters)."""
+        if not isinstance(k, (int, np.integer)) or not 0 <= k < self.K:
+            raise ValueError(f"k must be an int in 0..{self.K - 1}, got {k!r}")
+        s = Student(
+            self.hierarchy,
+            {a: self.n[a] for a in self.hierarchy.internal},
+            self.n[self.hierarchy.top],
+            d=self.d,
+            activation=self.activation,
+            output=self.output,
+            bias=self.bias,
+            batchnorm=self.batchnorm,
+            eps=self.eps,
+            dtype=self.dtype,
+            device=self.device,
+        )
+        with torch.no_grad():
+            for e, w in self.W.items():
+                s.W(*e).copy_(w[k])
+            for mine, theirs in (
+                (self._b, s._b),
+                (self._c1, s._c1),
+                (self._c0, s._c0),
+            ):
+                for src, dst in zip(mine, theirs, strict=True):
+                    dst.copy_(src[k])
+        return s
+
+    # ------------------------------------------------------------ data
+    def _encode(self, X) -> tuple[dict[str, torch.Tensor], int]:
+        """The inputs as the one-hot vectors the regions read.
+
+        A region whose children are all leaves gets the concatenation of its
+        leaves' one-hot vectors (so its pre-activation is one matrix product);
+        a leaf read by any other region is kept on its own. Tensors are
+        (N, ·) for shared inputs, (K, N, ·) for one data set per member.
+        """
+        X = _as_int_array(X, "X")
+        ni = self.hierarchy.n_inputs
+        if not (
+            (X.ndim == 2 and X.shape[1] == ni)
+            or (X.ndim == 3 and X.shape[0] == self.K and X.shape[2] == ni)
+        ):
+            raise ValueError(
+                f"X must have shape (N, {ni}) or ({self.K}, N, {ni}), got {X.shape}"
+            )
+        if X.size and (X.min() < 0 or X.max() >= self.d):
+            raise ValueError(f"X values must lie in 0..{self.d - 1}")
+        h = self.hierarchy
+        Xt = torch.as_tensor(X, dtype=torch.long, device=self.device)
+        eye = torch.eye(self.d, dtype=self.dtype, device=self.device)
+        position = {x: i for i, x in enumerate(h.leaves)}
+        enc = {}
+        for a in h.internal:
+            children = h.children(a)
+            if all(h.is_leaf(b) for b in children):
+                onehot = eye[Xt[..., [position[b] for b in children]]]
+                enc[a] = onehot.reshape(*onehot.shape[:-2], -1)
+            else:
+                for b in children:
+                    if h.is_leaf(b):
+                        enc[b] = eye[Xt[..., position[b]]]
+        return enc, X.shape[-2]
+
+    def _weights(self, p, N: int) -> torch.Tensor:
+        """Sample weights as a (K, N) tensor (uniform 1/N by default)."""
+        if p is None:
+            return torch.full(
+                (self.K, N), 1.0 / N, dtype=self.dtype, device=self.device
+            )
+        p = np.asarray(p, dtype=np.float64)
+        if p.shape == (N,):
+            p = np.broadcast_to(p, (self.K, N))
+        if p.shape != (self.K, N):
+            raise ValueError(
+                f"p must have shape ({N},) or ({self.K}, {N}), got {p.shape}"
+            )
+        if np.isnan(p).any() or (p < 0).any() or not np.allclose(p.sum(1), 1.0):
+            raise ValueError(
+                "p must be non-negative, without NaN, each row summing to 1"
+            )
+        return torch.as_tensor(
+            np.ascontiguousarray(p), dtype=self.dtype, device=self.device
+        )
+
+    def _targets(self, y, N: int) -> torch.Tensor:
+        y = _as_int_array(y, "y")
+        if y.shape == (N,):
+            y = np.broadcast_to(y, (self.K, N))
+        if y.shape != (self.K, N):
+            raise ValueError(
+                f"y must have shape ({N},) or ({self.K}, {N}), got {y.shape}"
+            )
+        top = self.n[self.hierarchy.top]
+        if y.size and (y.min() < 0 or y.max() >= top):
+            raise ValueError(f"labels must lie in 0..{top - 1}")
+        yt = torch.as_tensor(np.ascontiguousarray(y), device=self.device)
+        return tfn.one_hot(yt, top).to(self.dtype)
+
+    # ------------------------------------------------------------ forward
+    def _groups(self) -> list[list[int]]:
+        """Internal regions (as indices) that can be computed as one batched product.
+
+        Regions of one layer with the same input width, width, nonlinearity
+        and BN setting, reading either only leaves or only internal regions,
+        form a group; groups are ordered bottom-up.
+        """
+        if getattr(self, "_group_cache", None) is None:
+            h = self.hierarchy
+            keys: dict[tuple, list[int]] = {}
+            for i, a in enumerate(h.internal):
+                children = h.children(a)
+                key = (
+                    -h.layer(a),
+                    sum(self.n[b] for b in children),
+                    self.n[a],
+                    a == h.top,
+                    a in self.bn_regions,
+                    all(h.is_leaf(b) for b in children),
+                    any(h.is_leaf(b) for b in children),
+                )
+                keys.setdefault(key, []).append(i)
+            self._group_cache = [keys[k] for k in sorted(keys)]
+        return self._group_cache
+
+    def _forward(self, enc: dict[str, torch.Tensor], p: torch.Tensor):
+        h = self.hierarchy
+        internal = h.internal
+        f: dict[str, torch.Tensor] = {}
+        bn = {a: i for i, a in enumerate(self.bn_regions)}
+
+        def inputs(a):
+            if a in enc:
+                return enc[a]
+            parts = [f[b] if b in f else enc[b] for b in h.children(a)]
+            if any(v.ndim == 3 for v in parts):
+                parts = [v.expand(self.K, *v.shape[-2:]) for v in parts]
+            return torch.cat(parts, -1)
+
+        for group in self._groups():
+            regions = [internal[i] for i in group]
+            if len(group) == 1:  # (K, 1, N, ·) and (K, 1, ·, n): one region
+                x = inputs(regions[0]).unsqueeze(-3)
+                W = self._W[group[0]].unsqueeze(1)
+            else:
+                xs = [inputs(a) for a in regions]
+                if any(v.ndim == 3 for v in xs):
+                    xs = [v.expand(self.K, *v.shape[-2:]) for v in xs]
+                x = torch.stack(xs, -3)  # (K, R, N, in) or (R, N, in)
+                W = torch.stack([self._W[i] for i in group], 1)  # (K, R, in, n)
+            z = torch.matmul(x, W)  # (K, R, N, n)
+            if self.bias:
+                z = z + torch.stack([self._b[i] for i in group], 1)[:, :, None, :]
+            if regions[0] in bn:
+                w = p[:, None, :, None]
+                mu = (w * z).sum(2, keepdim=True)
+                zc = z - mu
+                var = (w * zc**2).sum(2, keepdim=True)
+                c1 = torch.stack([self._c1[bn[a]] for a in regions], 1)[:, :, None, :]
+                c0 = torch.stack([self._c0[bn[a]] for a in regions], 1)[:, :, None, :]
+                z = c1 * zc / (var + self.eps) ** 0.5 + c0
+            act = self.output if regions[0] == h.top else self.activation
+            z = torch.relu(z) if act == "relu" else z
+            for r, a in enumerate(regions):
+                f[a] = z[:, r]
+        return f
+
+    def activations(self, X, p=None) -> dict[str, np.ndarray]:
+        """Activations ``f_α(x)`` of every internal region, each of shape (K, N, n_α).
+
+        ``p`` only matters with Batch Norm (it weights the BN statistics).
+        """
+        enc, N = self._encode(X)
+        with torch.no_grad():
+            f = self._forward(enc, self._weights(p, N))
+        return {a: v.cpu().numpy() for a, v in f.items()}
+
+    def forward(self, X) -> torch.Tensor:
+        """Top activations ``f_ω(x)`` of every member, shape (K, N, n_classes)."""
+        enc, N = self._encode(X)
+        return self._forward(enc, self._weights(None, N))[self.hierarchy.top]
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted classes ``argmax f_ω(x)``, shape (K, N)."""
+        with torch.no_grad():
+            return self(X).argmax(-1).cpu().numpy()
+
+    def losses(self, X, y, p=None) -> torch.Tensor:
+        """Each member's loss ``Σ_i p_i ||f_ω(x_i) − onehot(y_i)||² / 2``, shape (K,).
+
+        Differentiable (a torch tensor).
+        """
+        enc, N = self._encode(X)
+        pt = self._weights(p, N)
+        target = self._targets(y, N)
+        out = self._forward(enc, pt)[self.hierarchy.top]
+        return 0.5 * (pt * ((out - target) ** 2).sum(-1)).sum(-1)
+
+    def updates(self, X, y, p=None) -> dict[Edge, np.ndarray]:
+        """Each member's update ``ΔW_βα = −∂L/∂W_βα``, (K, n_β, n_α) (§2, Thm 4)."""
+        loss = self.losses(X, y, p).sum()
+        grads = torch.autograd.grad(loss, list(self._W))
+        return {
+            e: -grads[i][:, rows].cpu().numpy() for e, (i, rows) in self._rows.items()
+        }
+
+    def sharpness(
+        self, X, y, p=None, sigma: float = 0.1, draws: int = 8, seed: int = 0
+    ) -> np.ndarray:
+        """How much each member's loss rises when its parameters are jiggled.
+
+        The mean over ``draws`` random perturbations ``θ ← θ (1 + σ ξ)``
+        (``ξ`` standard normal, element-wise, every parameter) of
+        ``L(perturbed) − L(θ)`` on ``(X, y, p)``: small for a *flat* solution.
+        The parameters are restored afterwards. A common proxy for the
+        flatness that SGD's noise (paper §5.3: a step with a perturbed
+        ``P̂``) is said to favour.
+
+        Returns
+        -------
+        ndarray, shape (K,)
+        """
+        if not sigma >= 0:
+            raise ValueError(f"sigma must be >= 0, got {sigma}")
+        if not isinstance(draws, (int, np.integer)) or draws < 1:
+            raise ValueError(f"draws must be a positive int, got {draws!r}")
+        gen = torch.Generator().manual_seed(int(seed))
+        params = list(self.parameters())
+        saved = [q.detach().clone() for q in params]
+        rise = np.zeros(self.K)
+        with torch.no_grad():
+            base = self.losses(X, y, p).cpu().numpy()
+            try:
+                for _ in range(draws):
+                    for q, s0 in zip(params, saved, strict=True):
+                        xi = torch.randn(s0.shape, generator=gen, dtype=s0.dtype)
+                        q.copy_(s0 * (1 + sigma * xi.to(s0.device)))
+                    rise += self.losses(X, y, p).cpu().numpy() - base
+            finally:
+                for q, s0 in zip(params, saved, strict=True):
+                    q.copy_(s0)
+        return rise / draws
+
+    def event_F(self, teacher, X=None, p=None) -> dict[str, np.ndarray]:
+        """Each member's event averages ``F_α = E[f_α(x) | z_α]``, shape (K, m_α, n_α).
+
+        Paper §2 (the event-level activations of Theorems 2 and 4).
+
+        The same numbers as ``event_averages(self.member(k), teacher).F``, for
+        every member at once; by default over the teacher's whole input space
+        weighted by ``P(x)`` (exact). NaN rows for events of zero probability.
+        """
+        if X is None:
+            X, p = teacher.enumerate()
+        X = _as_int_array(X, "X")
+        if X.ndim != 2:
+            raise ValueError(
+                f"X must be shared by the members, shape (N, n), got {X.shape}"
+            )
+        N = len(X)
+        p = np.full(N, 1.0 / N) if p is None else np.asarray(p, dtype=np.float64)
+        if p.shape != (N,):
+            raise ValueError(f"p must have shape ({N},), got {p.shape}")
+        f = self.activations(X, p)
+        z = teacher.events(X)
+        out = {}
+        for a in self.hierarchy.internal:
+            m = teacher.m[a]
+            wz = np.zeros((N, m))
+            wz[np.arange(N), z[a]] = p
+            prior = wz.sum(0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                F = np.einsum("na,kni->kai", wz, f[a]) / prior[None, :, None]
+            F[:, prior == 0] = np.nan
+            out[a] = F
+        return out
+
+    # ------------------------------------------------------------ training
+    def fit(
+        self,
+        X,
+        y,
+        steps: int,
+        lr: float,
+        p=None,
+        batch_size: int | None = None,
+        optimizer: str = "sgd",
+        seeds: Sequence[int] | int = 0,
+    ) -> np.ndarray:
+        """Train every member, as :meth:`Student.fit` would train it alone.
+
+        Parameters
+        ----------
+        X : ndarray of int, shape (N, n_inputs) or (K, N, n_inputs)
+            Shared inputs, or one training set per member.
+        y : ndarray of int, shape (N,) or (K, N)
+            Shared labels, or one label vector per member.
+        steps : int
+        lr : float
+        p : ndarray, shape (N,) or (K, N), optional
+            Sample weights (uniform by default). With ``batch_size`` they are
+            the sampling probabilities of the mini-batches.
+        batch_size : int, optional
+            ``None``: full-batch gradient descent. Otherwise member ``k`` draws
+            its batches exactly as ``Student.fit(..., seed=seeds[k])`` does.
+        optimizer : {"sgd", "adam"}
+        seeds : int or sequence of int
+            Mini-batch seeds, one per member (one int: the same for all).
+
+        Returns
+        -------
+        ndarray, shape (steps, K)
+            Each member's batch loss before each update.
+        """
+        if not isinstance(steps, (int, np.integer)) or steps < 1:
+            raise ValueError(f"steps must be a positive int, got {steps!r}")
+        if not lr > 0:
+            raise ValueError(f"lr must be positive, got {lr}")
+        if optimizer not in ("sgd", "adam"):
+            raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
+        if batch_size is not None and not (
+            isinstance(batch_size, (int, np.integer)) and batch_size >= 1
+        ):
+            raise ValueError(
+                f"batch_size must be a positive int or None, got {batch_size!r}"
+            )
+        seeds = (
+            [seeds] * self.K if isinstance(seeds, (int, np.integer)) else list(seeds)
+        )
+        if len(seeds) != self.K:
+            raise ValueError(f"seeds must hold {self.K} ints, got {len(seeds)}")
+        enc, N = self._encode(X)
+        pt = self._weights(p, N)
+        target = self._targets(y, N)
+        params = list(self.parameters())
+        # The update runs on one flat (K, P) tensor: a handful of operations
+        # per step instead of a loop over every parameter tensor. It is
+        # torch.optim's SGD / Adam (default betas and eps), element by element.
+        size = [q[0].numel() for q in params]
+        beta1, beta2, adam_eps = 0.9, 0.999, 1e-8
+        m1 = v2 = None
+        if batch_size is not None:
+            pn = pt.cpu().numpy()
+            idx = torch.as_tensor(
+                np.stack(
+                    [
+                        np.random.default_rng(s).choice(
+                            N, size=(steps, batch_size), p=pk
+                        )
+                        for s, pk in zip(seeds, pn, strict=True)
+                    ],
+                    axis=1,
+                ),
+                device=self.device,
+            )  # (steps, K, B)
+            rows = torch.arange(self.K, device=self.device)[:, None]
+            pb = torch.full(
+                (self.K, batch_size),
+                1.0 / batch_size,
+                dtype=self.dtype,
+                device=self.device,
+            )
+        top = self.hierarchy.top
+        history = torch.empty(steps, self.K, dtype=self.dtype)
+        for t in range(steps):
+            if batch_size is None:
+                batch, tg, w = enc, target, pt
+            else:
+                i = idx[t]
+                batch = {
+                    r: (v[i] if v.ndim == 2 else v[rows, i]) for r, v in enc.items()
+                }
+                tg, w = target[rows, i], pb
+            out = self._forward(batch, w)[top]
+            loss = 0.5 * (w * ((out - tg) ** 2).sum(-1)).sum(-1)
+            grads = torch.autograd.grad(loss.sum(), params)
+            g = torch.cat([gr.reshape(self.K, -1) for gr in grads], 1)
+            if optimizer == "sgd":
+                step = g.mul_(-lr)
+            else:
+                if m1 is None:
+                    m1, v2 = torch.zeros_like(g), torch.zeros_like(g)
+                m1.lerp_(g, 1 - beta1)
+                v2.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+                bc1, bc2 = 1 - beta1 ** (t + 1), 1 - beta2 ** (t + 1)
+                denom = (v2.sqrt() / bc2**0.5).add_(adam_eps)
+                step = (m1 / denom).mul_(-lr / bc1)
+            with torch.no_grad():
+                for q, d in zip(params, step.split(size, 1), strict=True):
+                    q.add_(d.view_as(q))
+            history[t] = loss.detach()
+        return history.numpy()
+
+    def __repr__(self) -> str:
+        widths = ", ".join(f"{a}: {self.n[a]}" for a in self.hierarchy.internal)
+        return (
+            f"StudentEnsemble(K={self.K}, {self.activation}, output={self.output}, "
+            f"batchnorm={self.batchnorm}, bias={self.bias}, n={{{widths}}})"
+        )
