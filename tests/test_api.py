@@ -4,6 +4,8 @@ import importlib
 import inspect
 import pathlib
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -48,3 +50,20 @@ def test_every_public_name_has_a_docstring(name):
 def test_top_level_exports_exist():
     for name in tiant_lib.__all__:
         assert hasattr(tiant_lib, name), name
+
+
+def test_reproducible_is_deterministic_without_importing_the_compiler():
+    """reproducible() turns on torch's deterministic algorithms, cheaply.
+
+    torch.use_deterministic_algorithms imports torch._inductor (seconds per
+    chapter); our setter must give the same flag without that import.
+    """
+    code = (
+        "import sys, torch, tiant_lib\n"
+        "assert not torch.are_deterministic_algorithms_enabled()\n"
+        "tiant_lib.reproducible(3)\n"
+        "assert torch.are_deterministic_algorithms_enabled()\n"
+        "assert torch.get_num_threads() == 1\n"
+        "assert 'torch._inductor' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

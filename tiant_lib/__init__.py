@@ -103,5 +103,21 @@ def reproducible(seed: int = 0, threads: int = 1) -> np.random.Generator:
         torch.set_num_interop_threads(threads)
     except RuntimeError:  # can only be set once per process, before any parallel work
         pass
-    torch.use_deterministic_algorithms(True)
+    _deterministic_algorithms()
     return np.random.default_rng(seed)
+
+
+def _deterministic_algorithms() -> None:
+    """``torch.use_deterministic_algorithms(True)`` without its import of the compiler.
+
+    The public call also sets a flag of ``torch._inductor`` (the compiler behind
+    ``torch.compile``, which this library never uses) and importing that package
+    costs seconds: about 1.5 s per chapter on an idle machine, far more on a busy
+    one. The flag that governs eager operations is the one set here; where torch
+    lacks the private setter, fall back to the public call.
+    """
+    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if setter is None:  # pragma: no cover - other torch versions
+        torch.use_deterministic_algorithms(True)
+    else:
+        setter(True)
