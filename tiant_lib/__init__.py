@@ -17,7 +17,7 @@ import random
 import numpy as np
 import torch
 
-from . import batchnorm, capacity, datasets, disentangle, plotting
+from . import _validate, batchnorm, capacity, datasets, disentangle, plotting
 from .hierarchy import Hierarchy
 from .reformulation import (
     EventAverages,
@@ -69,6 +69,7 @@ def reproducible(seed: int = 0, threads: int = 1) -> np.random.Generator:
     Parameters
     ----------
     seed : int
+        In ``0 .. 2**32 - 1`` (NumPy's legacy seeding stops there).
     threads : int
         Torch thread count (1 by default: identical results on any machine).
 
@@ -77,10 +78,8 @@ def reproducible(seed: int = 0, threads: int = 1) -> np.random.Generator:
     numpy.random.Generator
         A fresh generator seeded with ``seed``, for the caller's own draws.
     """
-    if not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    if not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"threads must be a positive int, got {threads!r}")
+    seed = _validate.seed(seed)
+    threads = _validate.integer(threads, "threads", 1, 1024)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     random.seed(seed)
     np.random.seed(seed)

@@ -14,20 +14,26 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.optimize import linprog
 
+from . import _validate as V
+
 _TOL = 1e-9
 
 
 def _check_matrix(P, name: str = "P") -> np.ndarray:
-    P = np.asarray(P, dtype=np.float64)
+    P = V.array(P, name)
     if P.ndim != 2:
         raise ValueError(
             f"{name} must be a 2-D matrix (rows are points), got shape {P.shape}"
         )
     if P.shape[0] == 0 or P.shape[1] == 0:
         raise ValueError(f"{name} is empty (shape {P.shape})")
-    if not np.isfinite(P).all():
-        raise ValueError(f"{name} contains NaN or inf")
     return P
+
+
+def _check_lp(P: np.ndarray, name: str) -> None:
+    """The LPs hold a dense (n + 1) × (m - 1 + 2n) matrix: refuse before building it."""
+    m, n = P.shape
+    V.size((n + 1) * (m - 1 + 2 * n), name, "entries in the LP's constraint matrix")
 
 
 def hull_distance(P, i: int) -> float:
@@ -39,8 +45,10 @@ def hull_distance(P, i: int) -> float:
     """
     P = _check_matrix(P)
     m, n = P.shape
+    i = V.integer(i, "i")
     if not 0 <= i < m:
-        raise ValueError(f"row index {i} out of range for {m} rows")
+        raise ValueError(f"row index i = {i} out of range for {m} rows")
+    _check_lp(P, "P")
     others = np.delete(P, i, axis=0)
     if len(others) == 0:
         return float("inf")
@@ -83,8 +91,8 @@ def vertex_mask(P, tol: float = _TOL) -> np.ndarray:
         On an empty matrix, NaN or inf, or a non-2-D input.
     """
     P = _check_matrix(P)
-    if tol < 0:
-        raise ValueError(f"tol must be >= 0, got {tol}")
+    tol = V.real(tol, "tol", lo=0.0)
+    _check_lp(P, "P")
     return np.array([hull_distance(P, i) > tol for i in range(P.shape[0])])
 
 
@@ -134,8 +142,9 @@ def relu_identity_weights(
         If ``P`` is not all-vert, naming the rows that are not vertices.
     """
     P = _check_matrix(P)
-    if not margin > 0:
-        raise ValueError(f"margin must be positive, got {margin}")
+    margin = V.positive(margin, "margin")
+    grid = V.positive(grid, "grid")
+    _check_lp(P, "P")
     m, n = P.shape
     W, b_lp = np.zeros((n, m)), np.zeros(m)
     not_vertices = []
@@ -186,7 +195,8 @@ def relu_identity_weights(
     out = np.maximum(P @ W + b, 0.0)
     if not np.array_equal(out, np.eye(m)):
         raise RuntimeError(
-            "could not make relu(P W + b) exactly I in float64; try a larger margin"
+            "could not make relu(P W + b) exactly I in float64; try a larger "
+            "margin or a finer grid"
         )
     return W, b
 
@@ -215,6 +225,8 @@ def stacked_relu_weights(blocks: Sequence[np.ndarray], margin: float = 1.0):
         ``W_βα`` for each block, in order.
     b : ndarray, shape (m_α,)
     """
+    if isinstance(blocks, np.ndarray) or not isinstance(blocks, Sequence):
+        raise TypeError("blocks must be a list of matrices P_αβ (one per child)")
     blocks = [_check_matrix(B, f"blocks[{i}]") for i, B in enumerate(blocks)]
     if not blocks:
         raise ValueError("blocks is empty")
