@@ -122,3 +122,22 @@ def test_bad_arguments():
         stacked_relu_weights([np.eye(2), np.eye(3)])
     with pytest.raises(ValueError, match="out of range"):
         hull_distance(np.eye(2), 5)
+
+
+def test_vertex_test_at_its_tolerance():
+    """A row exactly at distance ``tol`` from the others' hull is not a vertex.
+
+    A duplicated row lies at L1 distance exactly 0 from its copy, so with
+    ``tol=0`` both copies are non-vertices while every other row of a
+    random point set stays one; a row at distance 0.5 flips at ``tol=0.5``.
+    """
+    rng = np.random.default_rng(0)
+    Q = rng.dirichlet(np.ones(4), size=6)
+    Q = np.vstack([Q, Q[2]])
+    np.testing.assert_array_equal(
+        vertex_mask(Q, tol=0), [True, True, False, True, True, True, False]
+    )
+    assert hull_distance(Q, 6) == 0.0
+    tri = np.array([[0.0, 0.0], [2.0, 0.0], [1.0, 0.5]])
+    np.testing.assert_allclose(hull_distance(tri, 2), 0.5, atol=1e-12)
+    assert vertex_mask(tri, tol=0.25)[2] and not vertex_mask(tri, tol=0.5)[2]

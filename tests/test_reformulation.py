@@ -243,3 +243,40 @@ def test_selectivity_and_coverage():
         selectivity(-np.ones((2, 2)))
     with pytest.raises(ValueError, match="m >= 2"):
         event_coverage(np.ones((1, 3)))
+
+
+def test_focus_gap_is_nonzero_where_the_parent_knows_more():
+    """Focus of knowledge fails by exactly 1/2 in a hand-computed instance.
+
+    ``z_B = x0 XOR x1`` (lossy) and ``z_ω = (z_B, x2)``, with ``x2 = x0`` in
+    the data. Given ``z_B``, ``x_B`` is one of two strings with probability
+    1/2 each; ``z_ω`` adds ``x2 = x0`` and pins it down: TV = 1/2 for every
+    event pair, so the focus gap of edge (B, ω) is 1/2. Broadness holds (z_ω
+    determines z_B) and a leaf child's focus is 0 (``x_β = z_β``).
+    """
+    h = Hierarchy({"omega": ["B", "x2"], "B": ["x0", "x1"]})
+    xor = np.array([[0, 1], [1, 0]])
+    pair = np.array([[0, 1], [2, 3]])  # z_ω = 2 z_B + x2
+    px = np.zeros(8)
+    for x0 in (0, 1):
+        for x1 in (0, 1):
+            px[4 * x0 + 2 * x1 + x0] = 0.25  # inputs (x0, x1, x2 = x0)
+    t = Teacher(h, {"B": xor, "omega": pair}, px=px)
+    s = Student.for_teacher(t, seed=0)
+    gaps = assumption_gaps(s, t)
+    np.testing.assert_allclose(gaps[("B", "omega")]["focus"], 0.5, atol=1e-12)
+    np.testing.assert_allclose(gaps[("B", "omega")]["broadness"], 0.0, atol=1e-12)
+    np.testing.assert_allclose(gaps[("x2", "omega")]["focus"], 0.0, atol=1e-12)
+    # without the correlation (uniform P(x)) the parent knows nothing more
+    uniform = Teacher(h, {"B": xor, "omega": pair})
+    gaps = assumption_gaps(Student.for_teacher(uniform, seed=0), uniform)
+    np.testing.assert_allclose(gaps[("B", "omega")]["focus"], 0.0, atol=1e-12)
+
+
+def test_assumption_gaps_refuses_a_student_of_another_hierarchy():
+    t = Teacher.lossless(Hierarchy.tree([2, 2]))
+    other = Student.for_teacher(Teacher.lossless(Hierarchy.tree([2, 2])))
+    with pytest.raises(ValueError, match="same Hierarchy"):
+        assumption_gaps(other, t)
+    with pytest.raises(ValueError, match="same Hierarchy"):
+        reformulation_errors(other, t)

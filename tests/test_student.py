@@ -147,3 +147,63 @@ def test_fit_minibatches_are_seeded_and_errors():
         s.fit(X, y, steps=1, lr=0.1, optimizer="rmsprop")
     with pytest.raises(ValueError, match="batch_size"):
         s.fit(X, y, steps=1, lr=0.1, batch_size=0)
+
+
+@pytest.mark.parametrize("kind", ["tree", "conv"])
+def test_initialisation_scale_is_one_over_sqrt_fan_in(kind):
+    """The docstring's promise: W_βα ~ N(0, 1/fan_in), fan_in = Σ_{β∈ch(α)} n_β."""
+    h = Hierarchy.tree([2, 2]) if kind == "tree" else Hierarchy.conv(5, 3, 2)
+    s = Student(h, 600, 600, seed=0)
+    per_parent = {}
+    for (b, a), w in s.get_weights().items():
+        per_parent.setdefault(a, []).append(w.ravel())
+    for a, ws in per_parent.items():
+        w = np.concatenate(ws)
+        fan_in = sum(s.n[b] for b in h.children(a))
+        assert w.size >= 1200
+        np.testing.assert_allclose(w.std(), fan_in**-0.5, rtol=0.08)
+        assert abs(w.mean()) < 4 * fan_in**-0.5 / np.sqrt(w.size)
+
+
+def test_gd_step_with_biases_and_batchnorm_is_sgd_on_every_parameter():
+    """gd_step moves W, biases and the BN scale/shift exactly as torch's SGD would."""
+    h, t, s, X, p = _setup(kind="conv", bn=True, bias=True)
+    y = t.labels(X)
+    s2 = Student.for_teacher(t, seed=0, batchnorm=True, bias=True)
+    opt = torch.optim.SGD(s2.parameters(), lr=0.2)
+    for _ in range(5):
+        s.gd_step(X, y, lr=0.2, p=p)
+        opt.zero_grad()
+        s2.loss(X, y, p).backward()
+        opt.step()
+    moved = 0
+    for (name, a), (_, b) in zip(
+        s.named_parameters(), s2.named_parameters(), strict=True
+    ):
+        np.testing.assert_allclose(
+            a.detach().numpy(), b.detach().numpy(), rtol=1e-10, atol=1e-12, err_msg=name
+        )
+        moved += name.startswith(("_bias", "_c1", "_c0"))
+    assert moved == len(s.region_index) + 2 * len(s.bn_regions)
+    assert all(
+        np.abs(c.detach().numpy() - 1).max() > 1e-6 for c in s._c1
+    )  # the BN scales did move
+
+
+def test_fit_minibatches_follow_non_uniform_p():
+    """Mini-batches are drawn with probabilities p (seeded), then averaged uniformly."""
+    h, t, s, X, p = _setup()
+    y = t.labels(X)
+    p = np.zeros(len(X))
+    p[:4] = [0.1, 0.2, 0.3, 0.4]  # only four inputs can be drawn
+    hist = s.fit(X, y, steps=6, lr=0.1, p=p, batch_size=5, seed=7)
+    s2 = Student.for_teacher(t, seed=0)
+    rng = np.random.default_rng(7)
+    for k in range(6):
+        idx = rng.choice(len(X), size=5, p=p)
+        assert idx.max() < 4
+        np.testing.assert_allclose(
+            s2.gd_step(X[idx], y[idx], lr=0.1).loss, hist[k], rtol=1e-12
+        )
+    for e, w in s.get_weights().items():
+        np.testing.assert_allclose(w, s2.get_weights()[e], rtol=1e-10, atol=1e-13)

@@ -146,3 +146,37 @@ def test_bad_queries():
         Teacher.lossy(Hierarchy.tree([2, 2]), 2, seed=0).decode("omega", [0])
     with pytest.raises(ValueError, match="sum to 1"):
         t.transition("omega", "x0", X=np.zeros((2, 2), int), p=np.array([0.2, 0.2]))
+
+
+def test_impossible_child_combination_raises_where_reached():
+    """A hand-written φ with -1 (impossible) entries: fine unless an input reaches one."""
+    h = Hierarchy.tree([2])
+    t = Teacher(h, {"omega": np.array([[0, -1], [1, 2]])})
+    assert t.m["omega"] == 3
+    np.testing.assert_array_equal(
+        t.labels(np.array([[0, 0], [1, 0], [1, 1]])), [0, 1, 2]
+    )
+    for call in (
+        lambda: t.labels(np.array([[0, 0], [0, 1]])),
+        lambda: t.events(np.array([[0, 1]])),
+        lambda: t.prior("omega"),
+        lambda: t.transition("omega", "x0"),
+        t.is_lossless,
+    ):
+        with pytest.raises(ValueError, match="impossible child combination"):
+            call()
+    # entries below -1 are not events either
+    with pytest.raises(ValueError, match="outside"):
+        Teacher(h, {"omega": np.array([[0, -2], [1, 2]])})
+    # the lossless teacher on overlapping fields marks exactly the inconsistent
+    # combinations (a shared input read differently by two children) with -1
+    conv = Hierarchy.conv(5, 3, 2)
+    phi = Teacher.lossless(conv).phi["omega"]
+    assert (phi == -1).sum() == 32 and set(np.unique(phi[phi >= 0])) == set(range(32))
+
+
+def test_decode_refuses_events_beyond_m():
+    t = Teacher.lossless(Hierarchy.tree([2]))
+    np.testing.assert_array_equal(t.decode("omega", [3]), [[1, 1]])
+    with pytest.raises(ValueError, match="z values must lie in 0..3"):
+        t.decode("omega", [4])  # would wrap to (0, 0) without the check

@@ -79,7 +79,8 @@ class Hierarchy:
         tops = sorted(a for a, pa in self._parents.items() if not pa)
         if len(tops) != 1:
             raise ValueError(
-                f"a hierarchy needs exactly one top region (no parent), found {tops}"
+                "children: a hierarchy needs exactly one top region (no parent), "
+                f"found {tops}"
             )
         self.top = tops[0]
         pos = _leaf_positions(ch)
@@ -298,7 +299,7 @@ def _normalise_children(children) -> dict[str, tuple[str, ...]]:
                 f"bad entry for {a!r}"
             )
         if len(set(kids)) != len(kids):
-            raise ValueError(f"region {a!r} lists a child twice: {kids}")
+            raise ValueError(f"children: region {a!r} lists a child twice: {kids}")
         ch[a] = kids
     for b in {b for kids in list(ch.values()) for b in kids}:
         ch.setdefault(b, ())
@@ -320,12 +321,13 @@ def _leaf_positions(ch: dict[str, tuple[str, ...]]) -> dict[str, int]:
     for x in (a for a, kids in ch.items() if not kids):
         if not (x.startswith("x") and x[1:].isdigit()):
             raise ValueError(
-                f"leaf {x!r} must be named 'x<i>' after its input position"
+                f"children: leaf {x!r} must be named 'x<i>' after its input position"
             )
         pos[x] = int(x[1:])
     if sorted(pos.values()) != list(range(len(pos))):
         raise ValueError(
-            f"leaf positions must be 0..{len(pos) - 1}, got {sorted(pos.values())}"
+            "children: leaf positions must be "
+            f"0..{len(pos) - 1}, got {sorted(pos.values())}"
         )
     return pos
 
@@ -345,7 +347,7 @@ def _bottom_up_order(ch: dict[str, tuple[str, ...]], top: str) -> tuple[str, ...
         if i == 0:
             if state.get(a) == 1:
                 raise ValueError(
-                    f"the hierarchy has a cycle: {' -> '.join([*path, a])}"
+                    f"children: the hierarchy has a cycle: {' -> '.join([*path, a])}"
                 )
             if state.get(a) == 2:
                 continue
@@ -360,7 +362,7 @@ def _bottom_up_order(ch: dict[str, tuple[str, ...]], top: str) -> tuple[str, ...
             order.append(a)
     unreached = set(ch) - set(order)
     if unreached:
-        raise ValueError(f"regions not below the top: {sorted(unreached)}")
+        raise ValueError(f"children: regions not below the top: {sorted(unreached)}")
     return tuple(order)
 
 
