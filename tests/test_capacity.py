@@ -23,7 +23,7 @@ def test_vertex_mask_agrees_with_qhull(dim, seed, n_dup):
     pts = np.vstack([pts, pts.mean(0, keepdims=True)])  # an interior point
     qhull = np.zeros(len(pts), bool)
     qhull[ConvexHull(pts).vertices] = True
-    assert np.array_equal(vertex_mask(pts), qhull)
+    np.testing.assert_array_equal(vertex_mask(pts), qhull)
     assert not vertex_mask(pts)[-1]
     if (
         n_dup
@@ -31,7 +31,7 @@ def test_vertex_mask_agrees_with_qhull(dim, seed, n_dup):
         dup = np.vstack([pts, pts[:n_dup]])
         mask = vertex_mask(dup)
         assert not mask[:n_dup].any() and not mask[-n_dup:].any()
-        assert np.array_equal(mask[n_dup : len(pts)], qhull[n_dup:])
+        np.testing.assert_array_equal(mask[n_dup : len(pts)], qhull[n_dup:])
 
 
 def test_simple_cases():
@@ -54,7 +54,7 @@ def test_construction_is_exact_on_random_all_vert(m, n, seed):
     if not is_all_vert(P):
         return
     W, b = relu_identity_weights(P)
-    assert np.array_equal(np.maximum(P @ W + b, 0), np.eye(m))
+    np.testing.assert_array_equal(np.maximum(P @ W + b, 0), np.eye(m))
 
 
 def test_construction_refuses_non_vertices():
@@ -72,7 +72,7 @@ def test_lossless_tree_concatenation():
     assert is_all_vert(np.hstack(blocks))
     Ws, b = stacked_relu_weights(blocks)
     raw = sum(B @ W for B, W in zip(blocks, Ws)) + b
-    assert np.array_equal(np.maximum(raw, 0), np.eye(16))
+    np.testing.assert_array_equal(np.maximum(raw, 0), np.eye(16))
 
 
 @given(st.integers(3, 7), st.integers(2, 5), st.integers(0, 10**6))
@@ -81,7 +81,7 @@ def test_theorem7_full_row_rank_preserves_vertices(m, k, seed):
     P = rng.dirichlet(np.ones(k), size=m)
     F = rng.normal(size=(k, k + 2))  # full row rank (almost surely)
     assert np.linalg.matrix_rank(F) == k
-    assert np.array_equal(vertex_mask(P @ F), vertex_mask(P))
+    np.testing.assert_array_equal(vertex_mask(P @ F), vertex_mask(P))
 
 
 def test_theorem7_needs_full_rank():
@@ -95,7 +95,9 @@ def test_theorem7_needs_full_rank():
 def test_linear_floor():
     A = np.random.default_rng(0).normal(size=(10, 3))
     M, *_ = np.linalg.lstsq(A, np.eye(10), rcond=None)
-    assert np.isclose(((A @ M - np.eye(10)) ** 2).sum(), linear_loss_floor(A))
+    np.testing.assert_allclose(
+        ((A @ M - np.eye(10)) ** 2).sum(), linear_loss_floor(A), rtol=1e-5, atol=1e-8
+    )
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,29 @@ Modules follow the paper: :mod:`tiant_lib.hierarchy` (receptive fields),
 quantities, Theorems 1–4), :mod:`tiant_lib.batchnorm` (Theorem 5),
 :mod:`tiant_lib.capacity` (Theorems 6–7), :mod:`tiant_lib.disentangle`
 (Theorems 8–9) and :mod:`tiant_lib.datasets` (the experiments of §5.3).
+
+**Naming convention** (regions, edges, biases):
+
+* A parent region is ``a`` (the paper's α), a child region ``b`` (β); a
+  second parent or child is ``a2`` / ``b2``; a leaf (input position) is
+  ``x``. Nodes inside a region keep the paper's ``j`` (parent side) and
+  ``k`` (child side).
+* Biases are ``bias`` in internal code, never ``b`` (which is a child
+  region); public keywords that chapters use keep their names
+  (``matrix_form(teacher, W, b=...)``, ``Student.set_weights(W, b=...)``).
+* Edge-keyed dicts spell the paper's subscripts in order, so the key says
+  which way the matrix is laid out: ``W[(b, a)]`` is ``W_βα``, of shape
+  ``n_β × n_α`` (child first: rows are the child's nodes, which feed the
+  parent's columns in ``F_β W_βα``); ``P[(a, b)]`` is ``P_αβ = P(z_β | z_α)``,
+  of shape ``m_α × m_β`` (parent first: a row per parent event, a
+  conditional distribution over the child's). ``Hierarchy.edges`` lists
+  ``(b, a)`` pairs, the keys of ``W``.
+
+**Size limits.** Calls whose size arguments would allocate more than ``MAX_POSITIONS``,
+``MAX_INPUTS``, ``MAX_TABLE`` or ``MAX_BATCH`` entries (module constants in
+``tiant_lib._validate``, documented there) are refused before allocating,
+with a message naming the argument, the size and the limit. Raise a limit
+knowingly, e.g. ``tiant_lib._validate.MAX_INPUTS = 2**24``.
 """
 
 from __future__ import annotations
