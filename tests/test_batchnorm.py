@@ -115,7 +115,10 @@ def test_weighted_bn_backward_matches_autograd(N, n, seed, eps):
 
 @given(st.integers(4, 12), st.integers(2, 5), st.integers(1, 4), st.integers(0, 10**6))
 def test_energy_is_conserved_to_second_order(N, d_in, n, seed):
-    """A linear layer feeding BN: w_j · Δw_j = 0, so ||w_j||² grows by exactly η²||Δw_j||² (paper, §4)."""
+    """A linear layer feeding BN: w_j · Δw_j = 0 (paper, §4).
+
+    So ||w_j||² grows by exactly η²||Δw_j||² in a step.
+    """
     rng = np.random.default_rng(seed)
     X, W = rng.normal(size=(N, d_in)), rng.normal(size=(d_in, n))
     g_bn = rng.normal(size=(N, n))  # any gradient arriving at the BN output
@@ -137,7 +140,7 @@ def test_student_bn_layer_agrees_with_module():
     t = Teacher.lossless(h, px=np.random.default_rng(0).dirichlet(np.ones(2), size=5))
     s = Student.for_teacher(t, n=4, seed=0, batchnorm=True, eps=1e-5, bias=True)
     with torch.no_grad():
-        for i, c in enumerate(s._c1):
+        for c in s._c1:
             c.copy_(torch.linspace(0.5, 2.0, len(c)))
     X, p = t.enumerate()
     run = s.run(X, t.labels(X), p)

@@ -64,14 +64,17 @@ def test_construction_refuses_non_vertices():
 
 
 def test_lossless_tree_concatenation():
-    """Each P_αβ of a lossless tree has duplicate rows; their concatenation is all-vert (our weakening of Theorem 6's premise)."""
+    """Each P_αβ of a lossless tree has duplicate rows; their concatenation is all-vert.
+
+    (Our weakening of Theorem 6's premise.)
+    """
     h = Hierarchy.blocks([2, 2])
     t = Teacher.lossless(h)
     blocks = [t.transition("omega", b) for b in h.children("omega")]
     assert not any(is_all_vert(B) for B in blocks)
     assert is_all_vert(np.hstack(blocks))
     Ws, b = stacked_relu_weights(blocks)
-    raw = sum(B @ W for B, W in zip(blocks, Ws)) + b
+    raw = sum(B @ W for B, W in zip(blocks, Ws, strict=True)) + b
     np.testing.assert_array_equal(np.maximum(raw, 0), np.eye(16))
 
 

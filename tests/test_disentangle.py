@@ -22,7 +22,7 @@ from tiant_lib.disentangle import (
 
 @st.composite
 def instances(draw):
-    """A random partition of n_b child factors into n_a non-empty groups, with a seed."""
+    """A random partition of n_b child factors into n_a non-empty groups, and a seed."""
     n_b = draw(st.integers(2, 5))
     n_a = draw(st.integers(1, n_b))
     seed = draw(st.integers(0, 10**6))
@@ -99,7 +99,7 @@ def test_theorem8_needs_each_premise(inst):
 @given(instances())
 def test_theorem9_update_separable_with_centring(inst):
     n_b, groups, seed = inst
-    rng, P, F_b, W, marg = _setup(n_b, groups, seed)
+    rng, P, F_b, _W, marg = _setup(n_b, groups, seed)
     prior = product_prior(marg)
     Gt = disentangled_columns([rng.normal(size=2) for _ in groups], marg)
     assert is_disentangled(Gt, marginals=marg)

@@ -72,7 +72,7 @@ def test_tower_property():
     t = Teacher.lossy(h, 4, seed=1)
     s = Student.for_teacher(t, n=5, seed=1)
     ea = event_averages(s, t)
-    X, p = t.enumerate()
+    _X, p = t.enumerate()
     for r in h.internal:
         np.testing.assert_allclose(
             ea.prior[r] @ np.nan_to_num(ea.F[r]), p @ ea.run.f[r], rtol=1e-5, atol=1e-8

@@ -54,7 +54,7 @@ def test_gd_step_lowers_loss_and_matches_torch_optimizer():
     losses = [s.gd_step(X, y, lr=0.5, p=p).loss for _ in range(30)]
     assert losses[-1] < losses[0]
     # the same step by torch's SGD on the summed loss
-    h2, t2, s2, _, _ = _setup()
+    _h2, _t2, s2, _, _ = _setup()
     opt = torch.optim.SGD(s2.parameters(), lr=0.5)
     for _ in range(30):
         opt.zero_grad()
@@ -74,7 +74,7 @@ def test_linear_student_has_unit_gates():
 
 
 def test_batchnorm_student_is_centred_and_normalised():
-    h, t, s, X, p = _setup(kind="conv", bn=True)
+    _h, t, s, X, p = _setup(kind="conv", bn=True)
     out = s.run(X, t.labels(X), p)
     for a in s.bn_regions:
         # the BN input gradient is p-centred (Theorem 5): Σ_x p(x) g(x) = 0
@@ -130,7 +130,7 @@ def test_random_hierarchy_helper_shapes():
 
 
 def test_fit_full_batch_equals_gd_steps():
-    h, t, s, X, p = _setup()
+    _h, t, s, X, p = _setup()
     s2 = Student.for_teacher(t, seed=0)
     y = t.labels(X)
     hist = s.fit(X, y, steps=5, lr=0.3, p=p)
@@ -143,7 +143,7 @@ def test_fit_full_batch_equals_gd_steps():
 
 
 def test_fit_minibatches_are_seeded_and_errors():
-    h, t, s, X, p = _setup()
+    _h, t, s, X, _p = _setup()
     y = t.labels(X)
     a = Student.for_teacher(t, seed=1).fit(X, y, steps=4, lr=0.1, batch_size=3, seed=5)
     b = Student.for_teacher(t, seed=1).fit(X, y, steps=4, lr=0.1, batch_size=3, seed=5)
@@ -162,7 +162,7 @@ def test_initialisation_scale_is_one_over_sqrt_fan_in(kind):
     h = Hierarchy.tree([2, 2]) if kind == "tree" else Hierarchy.conv(5, 3, 2)
     s = Student(h, 600, 600, seed=0)
     per_parent = {}
-    for (b, a), w in s.get_weights().items():
+    for (_b, a), w in s.get_weights().items():
         per_parent.setdefault(a, []).append(w.ravel())
     for a, ws in per_parent.items():
         w = np.concatenate(ws)
@@ -174,7 +174,7 @@ def test_initialisation_scale_is_one_over_sqrt_fan_in(kind):
 
 def test_gd_step_with_biases_and_batchnorm_is_sgd_on_every_parameter():
     """gd_step moves W, biases and the BN scale/shift exactly as torch's SGD would."""
-    h, t, s, X, p = _setup(kind="conv", bn=True, bias=True)
+    _h, t, s, X, p = _setup(kind="conv", bn=True, bias=True)
     y = t.labels(X)
     s2 = Student.for_teacher(t, seed=0, batchnorm=True, bias=True)
     opt = torch.optim.SGD(s2.parameters(), lr=0.2)
@@ -199,7 +199,7 @@ def test_gd_step_with_biases_and_batchnorm_is_sgd_on_every_parameter():
 
 def test_fit_minibatches_follow_non_uniform_p():
     """Mini-batches are drawn with probabilities p (seeded), then averaged uniformly."""
-    h, t, s, X, p = _setup()
+    _h, t, s, X, p = _setup()
     y = t.labels(X)
     p = np.zeros(len(X))
     p[:4] = [0.1, 0.2, 0.3, 0.4]  # only four inputs can be drawn

@@ -12,7 +12,7 @@ from .helpers import random_hierarchy
 def test_lossless_is_invertible_and_sized(kind, a, b):
     h = random_hierarchy(kind, a, b)
     t = Teacher.lossless(h)
-    X, p = t.enumerate()
+    X, _p = t.enumerate()
     z = t.events(X)
     for r in h.internal:
         assert t.m[r] == 2 ** h.sz(r)
@@ -72,7 +72,7 @@ def test_sampling_follows_px():
 def test_explicit_px_enumeration_and_unseen_rows():
     h = Hierarchy.tree([2])
     t = Teacher.lossless(h, px=np.array([0.5, 0.5, 0.0, 0.0]))
-    X, p = t.enumerate()
+    _X, p = t.enumerate()
     np.testing.assert_allclose(p, [0.5, 0.5, 0, 0], rtol=1e-5, atol=1e-8)
     P = t.transition("omega", "x1")
     np.testing.assert_allclose(
@@ -152,7 +152,7 @@ def test_bad_queries():
 
 
 def test_impossible_child_combination_raises_where_reached():
-    """A hand-written φ with -1 (impossible) entries: fine unless an input reaches one."""
+    """A hand-written φ with -1 (impossible) entries: fine unless an input hits one."""
     h = Hierarchy.tree([2])
     t = Teacher(h, {"omega": np.array([[0, -1], [1, 2]])})
     assert t.m["omega"] == 3
@@ -181,5 +181,5 @@ def test_impossible_child_combination_raises_where_reached():
 def test_decode_refuses_events_beyond_m():
     t = Teacher.lossless(Hierarchy.tree([2]))
     np.testing.assert_array_equal(t.decode("omega", [3]), [[1, 1]])
-    with pytest.raises(ValueError, match="z values must lie in 0..3"):
+    with pytest.raises(ValueError, match=r"z values must lie in 0\.\.3"):
         t.decode("omega", [4])  # would wrap to (0, 0) without the check

@@ -534,7 +534,7 @@ def _measure() -> None:  # runs in a child process (see the test below)
         try:
             CASES[i][1]()
             outcome = "returned"
-        except Exception as e:  # noqa: BLE001 - reported to the parent
+        except Exception as e:
             outcome = type(e).__name__
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)

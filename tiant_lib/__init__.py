@@ -58,26 +58,26 @@ from .student import Pass, Student
 from .teacher import Teacher
 
 __all__ = [
-    "Hierarchy",
-    "Teacher",
-    "Student",
-    "Pass",
     "EventAverages",
-    "event_averages",
-    "condition_on",
-    "marginalized",
+    "Hierarchy",
     "MatrixForm",
-    "matrix_form",
+    "Pass",
+    "Student",
+    "Teacher",
     "assumption_gaps",
-    "reformulation_errors",
-    "selectivity",
-    "event_coverage",
     "batchnorm",
     "capacity",
+    "condition_on",
     "datasets",
     "disentangle",
+    "event_averages",
+    "event_coverage",
+    "marginalized",
+    "matrix_form",
     "plotting",
+    "reformulation_errors",
     "reproducible",
+    "selectivity",
 ]
 __version__ = "0.1.0"
 
@@ -105,7 +105,7 @@ def reproducible(seed: int = 0, threads: int = 1) -> np.random.Generator:
     threads = _validate.integer(threads, "threads", 1, 1024)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     random.seed(seed)
-    np.random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - the legacy global RNG is what we seed
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     try:

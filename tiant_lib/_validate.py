@@ -58,7 +58,7 @@ def _is_int(v) -> bool:
 
 
 def integer(v, name: str, lo: int | None = None, hi: int | None = None) -> int:
-    """``v`` as a Python int in ``[lo, hi]``; TypeError for a non-integer (bools too)."""
+    """``v`` as a Python int in ``[lo, hi]``; TypeError for non-integers (bools too)."""
     if not _is_int(v):
         raise TypeError(f"{name} must be an int, got {type(v).__name__} {v!r}")
     v = int(v)
@@ -188,7 +188,7 @@ def _ndim(x: np.ndarray, name: str, ndim) -> None:
 def int_array(
     x, name: str, lo: int | None = None, hi: int | None = None, ndim=None
 ) -> np.ndarray:
-    """``x`` as an int64 array with values in ``[lo, hi]``; TypeError for non-integers."""
+    """``x`` as an int64 array with values in ``[lo, hi]``; TypeError otherwise."""
     x = np.asarray(x)
     if x.dtype == object or not (
         np.issubdtype(x.dtype, np.integer) or (x.size == 0 and x.dtype == np.float64)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from . import _validate as V
+from . import _validate as valid
 
 
 def _is_torch(x) -> bool:
@@ -28,22 +28,23 @@ def _is_torch(x) -> bool:
 
 
 def _prep(f, p, name="f"):
-    """Validate ``f`` and ``p``; return them as float arrays/tensors with ``p`` shaped (N, 1) or (N,)."""
+    """Validate ``f`` and ``p``; return them as float arrays/tensors with ``p`` shaped
+    (N, 1) or (N,)."""
     if _is_torch(f):
-        f = V.finite_tensor(f, name)
+        f = valid.finite_tensor(f, name)
     else:
-        f = V.array(f, name)
+        f = valid.array(f, name)
     if f.ndim not in (1, 2) or f.shape[0] < 2:
         raise ValueError(
             f"{name} must be a vector (N,) or a matrix (N, n) with N >= 2, "
             f"got shape {tuple(f.shape)}"
         )
     N = f.shape[0]
-    V.size(N, name, "entries in the batch", "MAX_BATCH")
+    valid.size(N, name, "entries in the batch", "MAX_BATCH")
     if p is None:
         pn = np.full(N, 1.0 / N)
     else:
-        pn = V.prob_vector(p, "p (one probability per entry)", shape=(N,))
+        pn = valid.prob_vector(p, "p (one probability per entry)", shape=(N,))
     if _is_torch(f):
         p = torch.as_tensor(pn, dtype=f.dtype, device=f.device)
     else:
@@ -60,10 +61,10 @@ def _check_scale(c, name: str, f):
             raise ValueError(f"{name} contains NaN or inf")
         shape = tuple(c.shape)
     elif isinstance(c, (int, float, np.number)):
-        V.real(c, name)
+        valid.real(c, name)
         return c  # a plain scalar keeps its arithmetic with f (numpy or torch)
     else:
-        c = V.array(c, name)
+        c = valid.array(c, name)
         shape = c.shape
         if _is_torch(f):
             c = torch.as_tensor(c, dtype=f.dtype, device=f.device)
@@ -76,7 +77,7 @@ def _check_scale(c, name: str, f):
 
 
 def _check_eps(eps) -> float:
-    return V.real(eps, "eps", lo=0.0)
+    return valid.real(eps, "eps", lo=0.0)
 
 
 def _stats(f, p, eps):
@@ -87,7 +88,8 @@ def _stats(f, p, eps):
         zero = (var <= 0).any() if _is_torch(var) else np.any(var <= 0)
         if zero:
             raise ValueError(
-                "f is constant over the batch (σ = 0): Batch Norm is undefined with eps = 0"
+                "f is constant over the batch (σ = 0): Batch Norm is undefined "
+                "with eps = 0"
             )
     sigma = (var + eps) ** 0.5
     return fhat, sigma
@@ -148,8 +150,8 @@ def bn_backward(f, g_bn, c1=1.0, p=None, eps: float = 0.0):
     ndarray, same shape as ``f``.
     """
     eps = _check_eps(eps)
-    f, p = _prep(V.array(f, "f"), p)
-    g = V.array(g_bn, "g_bn")
+    f, p = _prep(valid.array(f, "f"), p)
+    g = valid.array(g_bn, "g_bn")
     if g.shape != f.shape:
         raise ValueError(f"g_bn must have the shape of f {f.shape}, got {g.shape}")
     c1 = _check_scale(c1, "c1", f)
@@ -160,14 +162,15 @@ def bn_backward(f, g_bn, c1=1.0, p=None, eps: float = 0.0):
 
 
 def bn_param_grads(f, g_bn, p=None, eps: float = 0.0):
-    """Gradients of ``c1`` and ``c0``: ``S(f)ᵀ g_bn`` under ``<,>_p``, i.e. ``(<g, f̃>_p, <g, 1>_p)``.
+    """Gradients of ``c1`` and ``c0``: ``S(f)ᵀ g_bn`` under ``<,>_p``, i.e. ``(<g,
+    f̃>_p, <g, 1>_p)``.
 
     With ``p=None`` and Euclidean ``g_bn``, multiply by ``N`` to get the
     plain sums ``Σ_i g_i f̃_i`` and ``Σ_i g_i`` (Theorem 5, ``∂L/∂c``).
     """
     eps = _check_eps(eps)
-    f, p = _prep(V.array(f, "f"), p)
-    g = V.array(g_bn, "g_bn")
+    f, p = _prep(valid.array(f, "f"), p)
+    g = valid.array(g_bn, "g_bn")
     if g.shape != f.shape:
         raise ValueError(f"g_bn must have the shape of f {f.shape}, got {g.shape}")
     fhat, sigma = _stats(f, p, eps)
@@ -186,10 +189,10 @@ def complement_projector(f, p=None) -> np.ndarray:
         One node's batch vector (not constant).
     p : array, shape (N,), optional
     """
-    f = V.array(f, "f")
+    f = valid.array(f, "f")
     if f.ndim != 1:
         raise ValueError(f"f must be a vector (N,), got shape {f.shape}")
-    V.size(len(f) ** 2, "f", "entries in the N × N projector")
+    valid.size(len(f) ** 2, "f", "entries in the N × N projector")
     f, p = _prep(f, p)
     fhat, sigma = _stats(f, p, 0.0)
     ft = fhat / sigma

@@ -14,13 +14,13 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.optimize import linprog
 
-from . import _validate as V
+from . import _validate as valid
 
 _TOL = 1e-9
 
 
 def _check_matrix(P, name: str = "P") -> np.ndarray:
-    P = V.array(P, name)
+    P = valid.array(P, name)
     if P.ndim != 2:
         raise ValueError(
             f"{name} must be a 2-D matrix (rows are points), got shape {P.shape}"
@@ -33,11 +33,12 @@ def _check_matrix(P, name: str = "P") -> np.ndarray:
 def _check_lp(P: np.ndarray, name: str) -> None:
     """The LPs hold a dense (n + 1) × (m - 1 + 2n) matrix: refuse before building it."""
     m, n = P.shape
-    V.size((n + 1) * (m - 1 + 2 * n), name, "entries in the LP's constraint matrix")
+    valid.size((n + 1) * (m - 1 + 2 * n), name, "entries in the LP's constraint matrix")
 
 
 def hull_distance(P, i: int) -> float:
-    """L1 distance from row ``p_i`` to the convex hull of the other rows, by linear programming.
+    """L1 distance from row ``p_i`` to the convex hull of the other rows, by linear
+    programming.
 
     Solves ``min ||s||_1`` over ``λ ≥ 0, Σλ = 1, Σ_{j≠i} λ_j p_j + s = p_i``
     with SciPy's HiGHS. Zero means ``p_i ∈ Conv(P \\ p_i)`` (not a vertex).
@@ -45,7 +46,7 @@ def hull_distance(P, i: int) -> float:
     """
     P = _check_matrix(P)
     m, n = P.shape
-    i = V.integer(i, "i")
+    i = valid.integer(i, "i")
     if not 0 <= i < m:
         raise ValueError(f"row index i = {i} out of range for {m} rows")
     _check_lp(P, "P")
@@ -91,7 +92,7 @@ def vertex_mask(P, tol: float = _TOL) -> np.ndarray:
         On an empty matrix, NaN or inf, or a non-2-D input.
     """
     P = _check_matrix(P)
-    tol = V.real(tol, "tol", lo=0.0)
+    tol = valid.real(tol, "tol", lo=0.0)
     _check_lp(P, "P")
     return np.array([hull_distance(P, i) > tol for i in range(P.shape[0])])
 
@@ -102,7 +103,7 @@ def vert(P, tol: float = _TOL) -> int:
 
 
 def is_all_vert(P, tol: float = _TOL) -> bool:
-    """Whether every row of ``P`` is a vertex (Definition 2, the premise of Theorem 6)."""
+    """Whether every row of ``P`` is a vertex (Definition 2, Theorem 6's premise)."""
     return bool(vertex_mask(P, tol).all())
 
 
@@ -142,8 +143,8 @@ def relu_identity_weights(
         If ``P`` is not all-vert, naming the rows that are not vertices.
     """
     P = _check_matrix(P)
-    margin = V.positive(margin, "margin")
-    grid = V.positive(grid, "grid")
+    margin = valid.positive(margin, "margin")
+    grid = valid.positive(grid, "grid")
     _check_lp(P, "P")
     m, n = P.shape
     W, b_lp = np.zeros((n, m)), np.zeros(m)
@@ -151,7 +152,8 @@ def relu_identity_weights(
     for i in range(m):
         others = np.delete(P, i, axis=0)
         # variables: u, v ≥ 0 with w = u − v (n each), b = b⁺ − b⁻; minimise Σ(u + v).
-        # Feasible exactly when p_i is strictly separable from the others, i.e. a vertex.
+        # Feasible exactly when p_i is strictly separable from the others, i.e. a
+        # vertex.
         c = np.concatenate([np.ones(2 * n), [0.0, 0.0]])
         A_ub = np.hstack([others, -others, np.ones((m - 1, 1)), -np.ones((m - 1, 1))])
         A_eq = np.concatenate([P[i], -P[i], [1.0, -1.0]])[None, :]
@@ -173,13 +175,16 @@ def relu_identity_weights(
         b_lp[i] = res.x[-2] - res.x[-1]
     if not_vertices:
         raise ValueError(
-            f"P is not all-vert: rows {not_vertices} are not vertices of the convex hull of the rows, "
+            f"P is not all-vert: rows {not_vertices} are not vertices of the convex "
+            "hull of the rows, "
             "so no ReLU layer maps them to their own one-hot vectors"
         )
     sums = P.sum(axis=1)
     if np.allclose(sums, sums[0]) and abs(sums[0]) > 1e-12:
-        # Rows with equal sums s (stochastic matrices and their concatenations): w_i + (b_i/s) 1
-        # with bias 0 is the same hyperplane on the rows, and puts the diagonal near 1, where
+        # Rows with equal sums s (stochastic matrices and their concatenations): w_i +
+        # (b_i/s) 1
+        # with bias 0 is the same hyperplane on the rows, and puts the diagonal near 1,
+        # where
         # 1 - r is exact in float64 (Sterbenz), so the diagonal comes out exactly 1.
         W = W + (b_lp / sums[0])[None, :]
     W = np.round(W / grid) * grid
@@ -212,7 +217,8 @@ def _nearby_floats(x: float, k: int = 8):
 
 
 def stacked_relu_weights(blocks: Sequence[np.ndarray], margin: float = 1.0):
-    """Theorem 6 for one field with several children: split the construction over the blocks.
+    """Theorem 6 for one field with several children: split the construction over the
+    blocks.
 
     With ``F_β = I`` at every child (the induction hypothesis), the raw
     activation of field α is ``Σ_β P_αβ W_βα + b = [P_αβ1, P_αβ2, …] W + b``;
@@ -233,7 +239,8 @@ def stacked_relu_weights(blocks: Sequence[np.ndarray], margin: float = 1.0):
     rows = {B.shape[0] for B in blocks}
     if len(rows) != 1:
         raise ValueError(
-            f"all blocks must have the same number of rows (events of α), got {sorted(rows)}"
+            "all blocks must have the same number of rows (events of α), got "
+            f"{sorted(rows)}"
         )
     W, b = relu_identity_weights(np.hstack(blocks), margin=margin)
     cuts = np.cumsum([B.shape[1] for B in blocks])[:-1]
@@ -241,7 +248,8 @@ def stacked_relu_weights(blocks: Sequence[np.ndarray], margin: float = 1.0):
 
 
 def linear_loss_floor(F) -> int:
-    """Eckart–Young floor of a linear read-out: ``min_M ||F M − I||_F² = m − rank(F)`` (Theorem 6).
+    """Eckart–Young floor of a linear read-out: ``min_M ||F M − I||_F² = m − rank(F)``
+    (Theorem 6).
 
     ``F`` (m × k) is the representation a linear student reaches the top
     with; no matrix ``M`` brings ``F M`` closer to the identity than this.

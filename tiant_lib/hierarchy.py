@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from . import _validate as V
+from . import _validate as valid
 
 TOP = "omega"
 
@@ -56,7 +56,8 @@ class Hierarchy:
     """
 
     def __init__(self, children: Mapping[str, Sequence[str]]):
-        """Validate the DAG ``children`` and precompute parents, order, spans and layers.
+        """Validate the DAG ``children`` and precompute parents, order, spans and
+        layers.
 
         Parameters
         ----------
@@ -91,7 +92,7 @@ class Hierarchy:
 
     # ----------------------------------------------------------------- builders
     @classmethod
-    def tree(cls, branching: Sequence[int]) -> "Hierarchy":
+    def tree(cls, branching: Sequence[int]) -> Hierarchy:
         """Non-overlapping tree over a 1-D input.
 
         Parameters
@@ -108,16 +109,16 @@ class Hierarchy:
             raise TypeError(
                 f"branching must be a list of ints, got {type(branching).__name__}"
             )
-        branching = [V.integer(b, "branching entries", lo=1) for b in branching]
+        branching = [valid.integer(b, "branching entries", lo=1) for b in branching]
         if not branching:
             raise ValueError("branching must be a non-empty list of positive ints")
-        n = V.prod(branching)
-        V.size(n, "branching", "input positions", "MAX_POSITIONS")
+        n = valid.prod(branching)
+        valid.size(n, "branching", "input positions", "MAX_POSITIONS")
         children: dict[str, list[str]] = {}
         # level sizes from the bottom: leaves first
         level = [(_leaf(i), (i, i + 1)) for i in range(n)]
         depth = len(branching)
-        for lay, b in zip(range(depth - 1, -1, -1), reversed(branching)):
+        for lay, b in zip(range(depth - 1, -1, -1), reversed(branching), strict=True):
             parents = []
             for g in range(0, len(level), b):
                 group = level[g : g + b]
@@ -129,18 +130,19 @@ class Hierarchy:
         return cls(children)
 
     @classmethod
-    def blocks(cls, sizes: Sequence[int]) -> "Hierarchy":
-        """Two-level tree: the top ω over consecutive blocks of input positions of the given sizes.
+    def blocks(cls, sizes: Sequence[int]) -> Hierarchy:
+        """Two-level tree: the top ω over consecutive blocks of input positions of the
+        given sizes.
 
         ``blocks([3, 2])`` has fields ``"L1[0:3]"`` and ``"L1[3:5]"`` under ω
         (a block of size 1 is the leaf itself).
         """
         if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Iterable):
             raise TypeError(f"sizes must be a list of ints, got {type(sizes).__name__}")
-        sizes = [V.integer(s, "sizes entries", lo=1) for s in sizes]
+        sizes = [valid.integer(s, "sizes entries", lo=1) for s in sizes]
         if not sizes:
             raise ValueError("sizes must be a non-empty list of positive ints")
-        V.size(sum(sizes), "sizes", "input positions", "MAX_POSITIONS")
+        valid.size(sum(sizes), "sizes", "input positions", "MAX_POSITIONS")
         children: dict[str, list[str]] = {TOP: []}
         start = 0
         for s in sizes:
@@ -154,7 +156,7 @@ class Hierarchy:
         return cls(children)
 
     @classmethod
-    def conv(cls, n_inputs: int, kernel: int, stride: int) -> "Hierarchy":
+    def conv(cls, n_inputs: int, kernel: int, stride: int) -> Hierarchy:
         """Overlapping, convolution-like receptive fields over a 1-D input.
 
         Each layer slides a window of ``kernel`` regions with step ``stride``
@@ -175,16 +177,17 @@ class Hierarchy:
         -------
         Hierarchy
         """
-        n_inputs = V.integer(n_inputs, "n_inputs", lo=1)
-        kernel = V.integer(kernel, "kernel", lo=2)
-        stride = V.integer(stride, "stride", lo=1, hi=kernel)
-        V.size(n_inputs, "n_inputs", "input positions", "MAX_POSITIONS")
+        n_inputs = valid.integer(n_inputs, "n_inputs", lo=1)
+        kernel = valid.integer(kernel, "kernel", lo=2)
+        stride = valid.integer(stride, "stride", lo=1, hi=kernel)
+        valid.size(n_inputs, "n_inputs", "input positions", "MAX_POSITIONS")
         level = [(_leaf(i), i, i + 1) for i in range(n_inputs)]
         layers = []
         while len(level) > kernel:
             if (len(level) - kernel) % stride:
                 raise ValueError(
-                    f"windows of kernel={kernel}, stride={stride} do not tile a layer of {len(level)} regions"
+                    f"windows of kernel={kernel}, stride={stride} do not tile a "
+                    f"layer of {len(level)} regions"
                 )
             nxt = []
             for s in range(0, len(level) - kernel + 1, stride):
@@ -198,7 +201,7 @@ class Hierarchy:
         for d, lay in enumerate(layers):
             lay_no = depth - 1 - d
             names = []
-            for idx, (win, lo, hi) in enumerate(lay):
+            for idx, (_win, lo, hi) in enumerate(lay):
                 name = f"L{lay_no}[{lo}:{hi}]"
                 s = idx * stride
                 children[name] = prev_names[s : s + kernel]
@@ -209,11 +212,12 @@ class Hierarchy:
 
     # ----------------------------------------------------------------- queries
     def _check(self, a: str) -> str:
-        return V.region(a, self._children)
+        return valid.region(a, self._children)
 
     @property
     def regions(self) -> tuple[str, ...]:
-        """All regions, bottom-up (every child before its parents; leaves by position first)."""
+        """All regions, bottom-up (every child before its parents; leaves by position
+        first)."""
         leaves = tuple(_leaf(i) for i in range(self.n_inputs))
         return leaves + tuple(a for a in self._bottom_up if self._children[a])
 
@@ -268,7 +272,8 @@ class Hierarchy:
     def __repr__(self) -> str:
         kind = "tree" if self.is_tree() else "DAG"
         return (
-            f"Hierarchy({kind}, {self.n_inputs} inputs, {len(self.internal)} internal regions, "
+            f"Hierarchy({kind}, {self.n_inputs} inputs, "
+            f"{len(self.internal)} internal regions, "
             f"depth {self.depth})"
         )
 

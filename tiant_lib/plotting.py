@@ -5,7 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from . import _validate as V
+from . import _validate as valid
 from .hierarchy import Hierarchy
 
 
@@ -16,17 +16,18 @@ def draw_hierarchy(
     labels: bool = True,
     highlight: str | None = None,
 ):
-    """Draw a receptive-field hierarchy: top ω at the top, one row per layer, leaves at the bottom.
+    """Draw a receptive-field hierarchy: top ω at the top, one row per layer, leaves at
+    the bottom.
 
     Each region sits above the centre of the input positions it covers;
     edges join each region to its children (a child with several parents —
     overlapping fields — has several edges up). ``highlight`` marks one
     region and the input positions it covers in red.
     """
-    V.of_type(h, "h", Hierarchy)
+    valid.of_type(h, "h", Hierarchy)
     marked = set()
     if highlight is not None:
-        V.region(highlight, h.regions, "highlight")
+        valid.region(highlight, h.regions, "highlight")
         marked = {highlight} | {f"x{i}" for i in h.span(highlight)}
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3))
@@ -113,8 +114,8 @@ def heatmap(
 
 
 def loglog_slope(x, y) -> float:
-    """Least-squares slope of ``log y`` against ``log x`` (the exponent of a power law)."""
-    x, y = V.array(x, "x"), V.array(y, "y")
+    """Least-squares slope of ``log y`` against ``log x`` (a power law's exponent)."""
+    x, y = valid.array(x, "x"), valid.array(y, "y")
     if x.shape != y.shape or x.ndim != 1 or len(x) < 2:
         raise ValueError(
             f"x and y must be 1-D of equal length >= 2, got {x.shape} and {y.shape}"

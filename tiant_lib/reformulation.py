@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from collections.abc import Mapping
-
 import numpy as np
 
-from . import _validate as V
+from . import _validate as valid
 from .student import Pass, Student
 from .teacher import Teacher, _undigits
 
@@ -50,7 +48,8 @@ class EventAverages:
 def condition_on(
     values: np.ndarray, z: np.ndarray, p: np.ndarray, m: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``E[values | z = a]`` for ``a = 0..m-1`` under sample weights ``p``, and ``P(z = a)``.
+    """``E[values | z = a]`` for ``a = 0..m-1`` under sample weights ``p``, and ``P(z =
+    a)``.
 
     Parameters
     ----------
@@ -68,17 +67,17 @@ def condition_on(
         Conditional means (NaN where ``P(z = a) = 0``).
     prior : ndarray, shape (m,)
     """
-    values = V.array(values, "values", ndim=2)
-    N = V.nonempty(len(values), "values")
-    m = V.integer(m, "m", lo=1)
+    values = valid.array(values, "values", ndim=2)
+    N = valid.nonempty(len(values), "values")
+    m = valid.integer(m, "m", lo=1)
     if np.shape(z) != (N,) or np.shape(p) != (N,):
         raise ValueError(
             f"values (N, k), z (N,) and p (N,) must agree in N; got {values.shape}, "
             f"{np.shape(z)}, {np.shape(p)}"
         )
-    z = V.int_array(z, "z (events)", lo=0, hi=m - 1)
-    p = V.prob_vector(p, "p")
-    V.size(N * m, "values and m", "entries in the N × m one-hot of the events")
+    z = valid.int_array(z, "z (events)", lo=0, hi=m - 1)
+    p = valid.prob_vector(p, "p")
+    valid.size(N * m, "values and m", "entries in the N × m one-hot of the events")
     onehot = np.zeros((len(z), m))
     onehot[np.arange(len(z)), z] = 1.0
     wz = onehot * np.asarray(p)[:, None]
@@ -95,7 +94,8 @@ def event_averages(
     X: np.ndarray | None = None,
     p: np.ndarray | None = None,
 ) -> EventAverages:
-    """Exact event averages ``F_α, D_α, G_α`` of a real student (paper, §2, the left-hand sides of Theorems 2 and 4).
+    """Exact event averages ``F_α, D_α, G_α`` of a real student (paper, §2, the
+    left-hand sides of Theorems 2 and 4).
 
     Parameters
     ----------
@@ -128,7 +128,8 @@ def event_averages(
 def marginalized(
     values: np.ndarray, X: np.ndarray, p: np.ndarray, positions
 ) -> np.ndarray:
-    """Marginalized quantity ``E_{x_{-k} | x_k}[values(x)]``, evaluated at every sample (Theorem 1).
+    """Marginalized quantity ``E_{x_{-k} | x_k}[values(x)]``, evaluated at every sample
+    (Theorem 1).
 
     Averages over everything outside the input positions ``positions`` (a
     receptive field's span), conditioning on their content ``x_k``.
@@ -152,7 +153,7 @@ def marginalized(
     X = np.asarray(X)
     if X.ndim != 2 or not np.issubdtype(X.dtype, np.integer):
         raise ValueError(f"X must be a 2-D integer array, got {X.dtype} {X.shape}")
-    positions = [V.integer(k, "positions entries") for k in positions]
+    positions = [valid.integer(k, "positions entries") for k in positions]
     if not positions or min(positions) < 0 or max(positions) >= X.shape[1]:
         raise ValueError(
             f"positions {positions} must index the columns of X (shape {X.shape})"
@@ -185,13 +186,14 @@ class MatrixForm:
     prior : dict of str to ndarray
         The priors used, diagonals of ``Λ_α``.
     loss : float
-        ``Σ_a P(z_ω = a) ||F_ω[a] − e_a||² / 2`` (the real loss when the teacher is lossless).
+        ``Σ_a P(z_ω = a) ||F_ω[a] − e_a||² / 2`` (the real loss when the teacher
+        is lossless).
     """
 
     F: dict
     D: dict
     Gt: dict
-    dW: dict
+    dW: dict  # noqa: N815 - the paper's ΔW
     db: dict
     P: dict
     prior: dict
@@ -219,12 +221,13 @@ def matrix_form(
     X: np.ndarray | None = None,
     p: np.ndarray | None = None,
 ) -> MatrixForm:
-    """Forward, backward and update of a student written on the teacher's events (Theorem 4).
+    """Forward, backward and update of a student written on the teacher's events
+    (Theorem 4).
 
     ::
 
         F_α   = D_α ∘ ( Σ_{β∈ch(α)} P_αβ F_β W_βα + 1 b_αᵀ ),      F_leaf = I
-        G̃_β  = D_β ∘ Σ_{α∈pa(β)} P_αβᵀ G̃_α W_βαᵀ,                 G̃_ω = Λ_ω D_ω ∘ (I − F_ω)
+        G̃_β  = D_β ∘ Σ_{α∈pa(β)} P_αβᵀ G̃_α W_βαᵀ,      G̃_ω = Λ_ω D_ω ∘ (I − F_ω)
         ΔW_βα = (P_αβ F_β)ᵀ G̃_α,                                    Δb_α = 1ᵀ G̃_α
 
     Exact for a lossless teacher (Theorem 3): it then reproduces the real
@@ -258,21 +261,23 @@ def matrix_form(
     -------
     MatrixForm
     """
-    V.of_type(teacher, "teacher", Teacher)
-    V.one_of(activation, "activation", ("relu", "linear"))
-    V.one_of(output, "output", ("linear", "relu"))
+    valid.of_type(teacher, "teacher", Teacher)
+    valid.one_of(activation, "activation", ("relu", "linear"))
+    valid.one_of(output, "output", ("linear", "relu"))
     h = teacher.hierarchy
     W, n = _check_weights(teacher, W)
     bias = _check_biases(b, n, h.internal)
     top = h.top
     for b_, a in h.edges:  # refuse before building any P_αβ
-        V.size(teacher.m[a] * teacher.m[b_], "teacher", f"entries in P[{(a, b_)!r}]")
+        valid.size(
+            teacher.m[a] * teacher.m[b_], "teacher", f"entries in P[{(a, b_)!r}]"
+        )
     P = {(a, b): teacher.transition(a, b, X, p) for b, a in h.edges}
     prior = {r: teacher.prior(r, X, p) for r in h.regions}
     F = {x: np.eye(teacher.d) for x in h.leaves}
     Dm = {x: np.ones((teacher.d, teacher.d)) for x in h.leaves}
     if D is not None:
-        V.mapping(D, "D")
+        valid.mapping(D, "D")
     for a in h.internal:
         raw = sum(P[(a, b)] @ F[b] @ W[(b, a)] for b in h.children(a))
         if bias:
@@ -280,7 +285,7 @@ def matrix_form(
         if D is not None:
             if a not in D:
                 raise ValueError(f"D has no gates for region {a!r}")
-            Dm[a] = V.array(D[a], f"D[{a!r}]")
+            Dm[a] = valid.array(D[a], f"D[{a!r}]")
             if Dm[a].shape != raw.shape:
                 raise ValueError(
                     f"D[{a!r}] must have shape {raw.shape}, got {Dm[a].shape}"
@@ -301,7 +306,7 @@ def matrix_form(
 def _check_weights(teacher: Teacher, W) -> tuple[dict, dict[str, int]]:
     """``W`` keyed by every edge ``(β, α)``, finite, with consistent widths ``n_α``."""
     h = teacher.hierarchy
-    V.mapping(W, "W")
+    valid.mapping(W, "W")
     missing = set(h.edges) - set(W)
     if missing:
         raise ValueError(f"W has no weights for edges {sorted(missing)}")
@@ -311,7 +316,7 @@ def _check_weights(teacher: Teacher, W) -> tuple[dict, dict[str, int]]:
             "W has weights for (child, parent) pairs that are not edges: "
             f"{sorted(extra, key=str)}"
         )
-    W = {e: V.array(w, f"W[{e!r}]") for e, w in W.items()}
+    W = {e: valid.array(w, f"W[{e!r}]") for e, w in W.items()}
     n = {x: teacher.d for x in h.leaves}
     for b, a in h.edges:
         w = W[(b, a)]
@@ -338,7 +343,7 @@ def _check_biases(b, n: dict[str, int], internal) -> dict[str, np.ndarray]:
     """Biases ``b_α`` of every internal region (or none), finite, of length ``n_α``."""
     if not b:
         return {}
-    V.mapping(b, "b")
+    valid.mapping(b, "b")
     missing = [a for a in internal if a not in b]
     if missing:
         raise ValueError(f"b has no biases for regions {missing}")
@@ -347,13 +352,13 @@ def _check_biases(b, n: dict[str, int], internal) -> dict[str, np.ndarray]:
         raise ValueError(f"b has biases for unknown regions {sorted(unknown, key=str)}")
     bias = {}
     for a in internal:
-        bias[a] = V.array(b[a], f"b[{a!r}]")
+        bias[a] = valid.array(b[a], f"b[{a!r}]")
         if bias[a].shape != (n[a],):
             raise ValueError(f"b[{a!r}] must have shape ({n[a]},), got {bias[a].shape}")
     return bias
 
 
-# --------------------------------------------------------------------------- Theorem 2 diagnostics
+# ---------------------------------------------------------------- Theorem 2 diagnostics
 def _tv_gap(z_cond, z_full, code, p, sizes):
     """Σ_{c} P(c) TV( P(code | c), P(code | z_cond) ) with c = (z_cond, z_full)."""
     m1, m2, k = sizes
@@ -377,7 +382,8 @@ def _rel(err, ref) -> float:
 def reformulation_errors(
     student: Student, teacher: Teacher
 ) -> dict[str, dict[str, float]]:
-    """Relative error of Theorem 2's two equations at every region, on the real network's event averages.
+    """Relative error of Theorem 2's two equations at every region, on the real
+    network's event averages.
 
     ``forward`` compares ``F_α`` with ``D_α ∘ Σ_β P_αβ F_β W_βα`` (+ bias);
     ``backward`` compares ``G_β`` with ``D_β ∘ Σ_α P(z_α|z_β) G_α W_βαᵀ``
@@ -412,9 +418,9 @@ def reformulation_errors(
 
 def _check_pair(student, teacher) -> None:
     """A Student (without BN for Theorem 2) and a Teacher on the same hierarchy."""
-    V.of_type(student, "student", Student)
-    V.of_type(teacher, "teacher", Teacher)
-    V.same_hierarchy(student, teacher)
+    valid.of_type(student, "student", Student)
+    valid.of_type(teacher, "teacher", Teacher)
+    valid.same_hierarchy(student, teacher)
 
 
 def assumption_gaps(
@@ -424,8 +430,10 @@ def assumption_gaps(
 
     All numbers are 0 exactly when the assumption holds (on the support of P(x)):
 
-    * ``focus``: ``E_{z_α,z_β} TV(P(x_β | z_α, z_β), P(x_β | z_β))`` — focus of knowledge;
-    * ``broadness``: ``E_{z_α,z_β} TV(P(x_α | z_α, z_β), P(x_α | z_α))`` — broadness of knowledge;
+    * ``focus``: ``E_{z_α,z_β} TV(P(x_β | z_α, z_β), P(x_β | z_β))`` — focus
+      of knowledge;
+    * ``broadness``: ``E_{z_α,z_β} TV(P(x_α | z_α, z_β), P(x_α | z_α))`` —
+      broadness of knowledge;
     * ``decorrelation_f``: mean over the nodes j of the parent α of
       ``E_{z_α} |Cov(f'_j, f^raw_j | z_α)|`` (``f^raw_j``: the pre-gate
       activation), what the forward line needs to factor the gate out;
@@ -486,9 +494,10 @@ def assumption_gaps(
     return out
 
 
-# --------------------------------------------------------------------------- §8: does the student mimic the teacher?
+# ---------------------------------------------- §8: does the student mimic the teacher?
 def selectivity(F: np.ndarray) -> np.ndarray:
-    """How concentrated each node's response is on one teacher event (talk slides, "long-term goal").
+    """How concentrated each node's response is on one teacher event (talk slides,
+    "long-term goal").
 
     For node j with non-negative event averages ``F[:, j]`` (a ReLU student's
     ``F_α``), the score is ``(max_a F[a, j] / Σ_a F[a, j] − 1/m) / (1 − 1/m)``:
@@ -517,16 +526,18 @@ def selectivity(F: np.ndarray) -> np.ndarray:
 
 
 def event_coverage(F: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    """For each teacher event a, whether some node responds to a clearly more than to any other event.
+    """For each teacher event a, whether some node responds to a clearly more than to
+    any other event.
 
-    Node j *matches* event a when ``(F[a, j] − max_{a'≠a} F[a', j]) / max_a' F[a', j] > threshold``.
+    Node j *matches* event a when
+    ``(F[a, j] − max_{a'≠a} F[a', j]) / max_a' F[a', j] > threshold``.
 
     Returns
     -------
     ndarray of bool, shape (m,)
     """
     F = _check_event_matrix(F)
-    threshold = V.real(threshold, "threshold")
+    threshold = valid.real(threshold, "threshold")
     peak = F.max(axis=0)
     covered = np.zeros(F.shape[0], dtype=bool)
     for a in range(F.shape[0]):

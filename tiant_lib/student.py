@@ -1,4 +1,5 @@
-"""The student: a locally connected ReLU (or linear) network on the teacher's hierarchy (paper §2).
+"""The student: a locally connected ReLU (or linear) network on the teacher's hierarchy
+(paper §2).
 
 Region α holds ``n_α`` nodes. For node j of α with children k (nodes of the
 regions ``β ∈ ch(α)``)::
@@ -24,9 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as tF
+from torch.nn.functional import one_hot
 
-from . import _validate as V
+from . import _validate as valid
 from .batchnorm import bn_forward
 from .hierarchy import Hierarchy
 from .teacher import Teacher
@@ -59,7 +60,7 @@ class Pass:
     f: dict[str, np.ndarray]
     gate: dict[str, np.ndarray]
     g: dict[str, np.ndarray]
-    dW: dict[Edge, np.ndarray]
+    dW: dict[Edge, np.ndarray]  # noqa: N815 - the paper's ΔW
     db: dict[str, np.ndarray]
     dc1: dict[str, np.ndarray]
     dc0: dict[str, np.ndarray]
@@ -67,7 +68,8 @@ class Pass:
 
 
 class Student(torch.nn.Module):
-    """Locally connected student network on a :class:`Hierarchy` (paper §2, Theorem 4's ``W_βα``).
+    """Locally connected student network on a :class:`Hierarchy` (paper §2, Theorem 4's
+    ``W_βα``).
 
     Parameters
     ----------
@@ -125,15 +127,15 @@ class Student(torch.nn.Module):
         device: str | torch.device = "cpu",
     ):
         super().__init__()
-        h = self.hierarchy = V.of_type(hierarchy, "hierarchy", Hierarchy)
-        self.activation = V.one_of(activation, "activation", ("relu", "linear"))
-        self.output = V.one_of(output, "output", ("linear", "relu"))
-        n_classes = V.integer(n_classes, "n_classes", lo=1)
-        self.d = V.integer(d, "d", lo=2)
-        self.batchnorm = V.flag(batchnorm, "batchnorm")
-        bias = V.flag(bias, "bias")
-        self.eps = V.real(eps, "eps", lo=0.0)
-        seed = V.seed(seed)
+        h = self.hierarchy = valid.of_type(hierarchy, "hierarchy", Hierarchy)
+        self.activation = valid.one_of(activation, "activation", ("relu", "linear"))
+        self.output = valid.one_of(output, "output", ("linear", "relu"))
+        n_classes = valid.integer(n_classes, "n_classes", lo=1)
+        self.d = valid.integer(d, "d", lo=2)
+        self.batchnorm = valid.flag(batchnorm, "batchnorm")
+        bias = valid.flag(bias, "bias")
+        self.eps = valid.real(eps, "eps", lo=0.0)
+        seed = valid.seed(seed)
         if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
             raise TypeError(f"dtype must be a floating torch dtype, got {dtype!r}")
         self.dtype, self.device = dtype, torch.device(device)
@@ -185,19 +187,20 @@ class Student(torch.nn.Module):
             elif isinstance(n, Mapping):
                 if a not in n:
                     raise ValueError(f"n has no width for region {a!r}")
-                widths[a] = V.integer(n[a], f"width n[{a!r}]", lo=1)
+                widths[a] = valid.integer(n[a], f"width n[{a!r}]", lo=1)
             else:
-                widths[a] = V.integer(n, "n (width of every hidden region)", lo=1)
+                widths[a] = valid.integer(n, "n (width of every hidden region)", lo=1)
         for b, a in h.edges:  # refuse before allocating any weight
-            V.size(widths[b] * widths[a], "n", f"weights in W[{(b, a)!r}]")
+            valid.size(widths[b] * widths[a], "n", f"weights in W[{(b, a)!r}]")
         return widths
 
     @classmethod
     def for_teacher(
         cls, teacher, n: int | Mapping[str, int] | None = None, **kwargs
-    ) -> "Student":
-        """A student for ``teacher``: same hierarchy, ``d``, ``n_ω = m_ω``; ``n_α = m_α`` unless ``n`` is given."""
-        V.of_type(teacher, "teacher", Teacher)
+    ) -> Student:
+        """A student for ``teacher``: same hierarchy, ``d``, ``n_ω = m_ω``; ``n_α =
+        m_α`` unless ``n`` is given."""
+        valid.of_type(teacher, "teacher", Teacher)
         n = dict(teacher.m) if n is None else n
         return cls(
             teacher.hierarchy,
@@ -253,22 +256,22 @@ class Student(torch.nn.Module):
             is written then.
         """
         new_W = {}
-        for e, w in V.mapping(W, "W").items():
+        for e, w in valid.mapping(W, "W").items():
             if not (isinstance(e, tuple) and len(e) == 2):
                 raise ValueError(f"W keys must be (child, parent) edges, got {e!r}")
             target = self.W(*e)
-            w = V.array(w, f"W[{e!r}]")
+            w = valid.array(w, f"W[{e!r}]")
             if w.shape != tuple(target.shape):
                 raise ValueError(
                     f"W[{e!r}] must have shape {tuple(target.shape)}, got {w.shape}"
                 )
             new_W[e] = (target, w)
         new_bias = {}
-        for a, v in V.mapping({} if b is None else b, "b").items():
+        for a, v in valid.mapping({} if b is None else b, "b").items():
             if not len(self._bias):
                 raise ValueError("b: this student has no biases (bias=False)")
-            V.region(a, self.region_index, "region in b")
-            v = V.array(v, f"b[{a!r}]")
+            valid.region(a, self.region_index, "region in b")
+            v = valid.array(v, f"b[{a!r}]")
             if v.shape != (self.n[a],):
                 raise ValueError(
                     f"b[{a!r}] must have shape ({self.n[a]},), got {v.shape}"
@@ -284,21 +287,21 @@ class Student(torch.nn.Module):
 
     # ------------------------------------------------------------ forward
     def _check_X(self, X) -> torch.Tensor:
-        X = V.inputs(X, self.hierarchy.n_inputs, self.d)
-        V.nonempty(len(X), "X")
+        X = valid.inputs(X, self.hierarchy.n_inputs, self.d)
+        valid.nonempty(len(X), "X")
         return torch.as_tensor(X, dtype=torch.long, device=self.device)
 
     def _check_p(self, p, N: int) -> torch.Tensor:
         if p is None:
             return torch.full((N,), 1.0 / N, dtype=self.dtype, device=self.device)
-        p = V.prob_vector(p, "p (one weight per sample)", shape=(N,))
+        p = valid.prob_vector(p, "p (one weight per sample)", shape=(N,))
         return torch.as_tensor(p, dtype=self.dtype, device=self.device)
 
     def _forward(self, X: torch.Tensor, p: torch.Tensor):
         h = self.hierarchy
         f, gate, lin = {}, {}, {}
         for i, x in enumerate(h.leaves):
-            f[x] = tF.one_hot(X[:, i], self.d).to(self.dtype).requires_grad_(True)
+            f[x] = one_hot(X[:, i], self.d).to(self.dtype).requires_grad_(True)
             gate[x] = torch.ones_like(f[x])
         bn = {a: i for i, a in enumerate(self.bn_regions)}
         for a in h.internal:
@@ -318,13 +321,14 @@ class Student(torch.nn.Module):
         return f, gate, lin
 
     def forward(self, X) -> torch.Tensor:
-        """Top activations ``f_ω(x)`` for integer inputs ``X`` of shape (N, n_inputs)."""
+        """Top activations ``f_ω(x)`` for integer inputs ``X``, shape (N, n_inputs)."""
         Xt = self._check_X(X)
         f, _, _ = self._forward(Xt, self._check_p(None, len(Xt)))
         return f[self.hierarchy.top]
 
     def run(self, X, y, p=None) -> Pass:
-        """Forward and backward pass over a batch: f, f', g of every region and the updates.
+        """Forward and backward pass over a batch: f, f', g of every region and the
+        updates.
 
         Parameters
         ----------
@@ -349,7 +353,9 @@ class Student(torch.nn.Module):
         safe_p = torch.where(pt > 0, pt, torch.ones_like(pt))[:, None]
         g = {}
         for r, gr in zip(
-            list(h.leaves) + list(h.internal), grads[: len(leaves) + len(lins)]
+            list(h.leaves) + list(h.internal),
+            grads[: len(leaves) + len(lins)],
+            strict=True,
         ):
             g[r] = (-gr / safe_p).detach().cpu().numpy()
         rest = [
@@ -373,8 +379,9 @@ class Student(torch.nn.Module):
         )
 
     def gd_step(self, X, y, lr: float, p=None) -> Pass:
-        """One gradient-descent step ``W ← W + lr · ΔW`` (all parameters); returns the pass before it."""
-        lr = V.positive(lr, "lr")
+        """One gradient-descent step ``W ← W + lr · ΔW`` (all parameters); returns the
+        pass before it."""
+        lr = valid.positive(lr, "lr")
         out = self.run(X, y, p)
         with torch.no_grad():
             for e, i in self.edge_index.items():
@@ -396,7 +403,8 @@ class Student(torch.nn.Module):
         return out
 
     def loss(self, X, y, p=None) -> torch.Tensor:
-        """The differentiable loss ``Σ_i p_i ||f_ω(x_i) − onehot(y_i)||² / 2`` on a batch (torch scalar)."""
+        """The differentiable loss ``Σ_i p_i ||f_ω(x_i) − onehot(y_i)||² / 2`` on a
+        batch (torch scalar)."""
         return self._forward_loss(X, y, p)[-1]
 
     def _forward_loss(self, X, y, p):
@@ -413,7 +421,7 @@ class Student(torch.nn.Module):
             raise ValueError(f"y: labels must lie in 0..{self.n[top] - 1}")
         pt = self._check_p(p, N)
         f, gate, lin = self._forward(Xt, pt)
-        target = tF.one_hot(torch.as_tensor(y, device=self.device), self.n[top]).to(
+        target = one_hot(torch.as_tensor(y, device=self.device), self.n[top]).to(
             self.dtype
         )
         return f, gate, lin, pt, 0.5 * (pt * ((f[top] - target) ** 2).sum(1)).sum()
@@ -429,7 +437,8 @@ class Student(torch.nn.Module):
         optimizer: str = "sgd",
         seed: int = 0,
     ) -> np.ndarray:
-        """Train on ``(X, y)``: full-batch gradient descent, or SGD on seeded mini-batches.
+        """Train on ``(X, y)``: full-batch gradient descent, or SGD on seeded
+        mini-batches.
 
         Parameters
         ----------
@@ -453,18 +462,18 @@ class Student(torch.nn.Module):
         ndarray, shape (steps,)
             The loss of each step's batch, before the update.
         """
-        steps = V.integer(steps, "steps", lo=1)
-        V.size(steps, "steps", "training steps", "MAX_BATCH")
-        lr = V.positive(lr, "lr")
-        V.one_of(optimizer, "optimizer", ("sgd", "adam"))
-        X = V.inputs(X, self.hierarchy.n_inputs, self.d)
-        N = V.nonempty(len(X), "X")
+        steps = valid.integer(steps, "steps", lo=1)
+        valid.size(steps, "steps", "training steps", "MAX_BATCH")
+        lr = valid.positive(lr, "lr")
+        valid.one_of(optimizer, "optimizer", ("sgd", "adam"))
+        X = valid.inputs(X, self.hierarchy.n_inputs, self.d)
+        N = valid.nonempty(len(X), "X")
         y = np.asarray(y)
         if y.shape != (N,):
             raise ValueError(f"y must have shape ({N},) (one label per row of X)")
         if batch_size is not None:
-            batch_size = V.integer(batch_size, "batch_size", lo=1)
-            V.size(
+            batch_size = valid.integer(batch_size, "batch_size", lo=1)
+            valid.size(
                 batch_size * self.hierarchy.n_inputs,
                 "batch_size",
                 "input values per batch",
@@ -472,7 +481,7 @@ class Student(torch.nn.Module):
             )
         pn = np.full(N, 1.0 / N) if p is None else np.asarray(p, dtype=np.float64)
         self._check_p(pn, N)
-        rng = V.rng(V.seed(seed))
+        rng = valid.rng(valid.seed(seed))
         opt = (torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam)(
             self.parameters(), lr=lr
         )
@@ -492,4 +501,8 @@ class Student(torch.nn.Module):
 
     def __repr__(self) -> str:
         widths = ", ".join(f"{a}: {self.n[a]}" for a in self.hierarchy.internal)
-        return f"Student({self.activation}, output={self.output}, batchnorm={self.batchnorm}, bias={bool(len(self._bias))}, n={{{widths}}})"
+        return (
+            f"Student({self.activation}, output={self.output}, "
+            f"batchnorm={self.batchnorm}, bias={bool(len(self._bias))}, "
+            f"n={{{widths}}})"
+        )

@@ -10,19 +10,19 @@ enumerating the (small) input space or counted from samples.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping
 
 import numpy as np
 
-from . import _validate as V
+from . import _validate as valid
 from .hierarchy import Hierarchy
 
 ArrayLike = np.ndarray
 
 
 class Teacher:
-    """A summarization teacher on a :class:`Hierarchy` with a data distribution ``P(x)``.
+    """A summarization teacher on a :class:`Hierarchy` with a data distribution
+    ``P(x)``.
 
     Parameters
     ----------
@@ -36,7 +36,7 @@ class Teacher:
         lossless teacher on overlapping fields); hitting one raises.
     d : int
         Number of values of each input position (leaves have ``m = d``).
-    px : None, "uniform", ndarray of shape (n_inputs, d), or ndarray of shape (d**n_inputs,)
+    px : None, "uniform", ndarray (n_inputs, d) or ndarray (d**n_inputs,)
         Data distribution. ``None``/``"uniform"``: uniform over all inputs;
         a 2-D array: a product distribution with one probability row per
         position; a 1-D array: explicit probabilities of every input in
@@ -63,11 +63,11 @@ class Teacher:
         px=None,
         m: Mapping[str, int] | None = None,
     ):
-        h = self.hierarchy = V.of_type(hierarchy, "hierarchy", Hierarchy)
+        h = self.hierarchy = valid.of_type(hierarchy, "hierarchy", Hierarchy)
         self.d = _check_d(d)
         self.m: dict[str, int] = {x: self.d for x in h.leaves}
         self.phi: dict[str, np.ndarray] = {}
-        V.mapping(phi, "phi")
+        valid.mapping(phi, "phi")
         extra = set(phi) - set(h.internal)
         if extra:
             raise ValueError(
@@ -103,7 +103,7 @@ class Teacher:
 
     # ------------------------------------------------------------ constructors
     @classmethod
-    def lossless(cls, hierarchy: Hierarchy, d: int = 2, px=None) -> "Teacher":
+    def lossless(cls, hierarchy: Hierarchy, d: int = 2, px=None) -> Teacher:
         """Lossless teacher: ``z_α`` encodes all of ``x_α`` (so ``m_α = d**sz(α)``).
 
         ``z_α`` is the base-``d`` number whose digits are ``x_α`` in position
@@ -111,11 +111,11 @@ class Teacher:
         mixed-radix (Kronecker) combination of the children's events. The
         teacher is exactly invertible (:meth:`decode`); paper §2, Theorem 3.
         """
-        h = V.of_type(hierarchy, "hierarchy", Hierarchy)
+        h = valid.of_type(hierarchy, "hierarchy", Hierarchy)
         d = _check_d(d)
         for a in h.internal:  # refuse before allocating any table
-            V.size(
-                V.prod(d ** h.sz(b) for b in h.children(a)),
+            valid.size(
+                valid.prod(d ** h.sz(b) for b in h.children(a)),
                 "hierarchy and d",
                 f"entries in the lossless table phi[{a!r}]",
             )
@@ -150,8 +150,9 @@ class Teacher:
         seed: int | np.random.Generator,
         d: int = 2,
         px=None,
-    ) -> "Teacher":
-        """Random lossy teacher: each ``φ_α`` a random surjective table onto ``m_α`` events.
+    ) -> Teacher:
+        """Random lossy teacher: each ``φ_α`` a random surjective table onto ``m_α``
+        events.
 
         Parameters
         ----------
@@ -163,21 +164,21 @@ class Teacher:
             to very lossy.
         seed : int or numpy Generator
         """
-        h = V.of_type(hierarchy, "hierarchy", Hierarchy)
+        h = valid.of_type(hierarchy, "hierarchy", Hierarchy)
         d = _check_d(d)
-        rng = V.rng(seed)
+        rng = valid.rng(seed)
         ms = {}
         for a in h.internal:
             if isinstance(m, Mapping):
                 if a not in m:
                     raise ValueError(f"m has no event count for region {a!r}")
-                ms[a] = V.integer(m[a], f"m[{a!r}]", lo=1)
+                ms[a] = valid.integer(m[a], f"m[{a!r}]", lo=1)
             else:
-                ms[a] = V.integer(m, "m", lo=1)
+                ms[a] = valid.integer(m, "m", lo=1)
         mm = {x: d for x in h.leaves}
         for a in h.internal:  # table sizes, before allocating any
-            n = V.size(
-                V.prod(mm[b] for b in h.children(a)),
+            n = valid.size(
+                valid.prod(mm[b] for b in h.children(a)),
                 "hierarchy, d and m",
                 f"entries in the table phi[{a!r}]",
             )
@@ -199,12 +200,12 @@ class Teacher:
             return {}
         h = self.hierarchy
         out = {}
-        for a, v in V.mapping(m, "m").items():
-            V.region(a, self.m if a in self.m else h.internal, "region in m")
-            v = V.integer(v, f"m[{a!r}]", lo=1)
+        for a, v in valid.mapping(m, "m").items():
+            valid.region(a, self.m if a in self.m else h.internal, "region in m")
+            v = valid.integer(v, f"m[{a!r}]", lo=1)
             if a in self.m and v != self.d:  # a leaf has m = d
                 raise ValueError(f"m[{a!r}] of a leaf must be d = {self.d}, got {v}")
-            out[a] = V.size(v, f"m[{a!r}]", "events")
+            out[a] = valid.size(v, f"m[{a!r}]", "events")
         return out
 
     def _check_px(self, px):
@@ -215,19 +216,19 @@ class Teacher:
             raise ValueError(f"px must be None, 'uniform' or an array, got {px!r}")
         shape = np.shape(px)
         if shape == (n, d):
-            return V.prob_vector(px, "px (per-position distribution)")
+            return valid.prob_vector(px, "px (per-position distribution)")
         if shape == (d**n,):
-            return V.prob_vector(px, "px (explicit distribution)")
+            return valid.prob_vector(px, "px (explicit distribution)")
         raise ValueError(
             f"px must have shape ({n}, {d}) (product) or ({d**n},) (explicit), "
             f"got {shape}"
         )
 
     def _check_X(self, X) -> np.ndarray:
-        return V.inputs(X, self.hierarchy.n_inputs, self.d)
+        return valid.inputs(X, self.hierarchy.n_inputs, self.d)
 
     def _check_region(self, a: str, name: str = "region") -> str:
-        return V.region(a, self.m, name)
+        return valid.region(a, self.m, name)
 
     # --------------------------------------------------------------- data
     def enumerate(self) -> tuple[np.ndarray, np.ndarray]:
@@ -242,7 +243,7 @@ class Teacher:
         """
         if self._enum is None:
             n, d = self.hierarchy.n_inputs, self.d
-            V.size(
+            valid.size(
                 d**n,
                 "the teacher's d**n_inputs",
                 "inputs to enumerate (use sample)",
@@ -261,10 +262,10 @@ class Teacher:
 
     def sample(self, n: int, seed: int | np.random.Generator) -> np.ndarray:
         """``n`` inputs drawn i.i.d. from ``P(x)``; shape (n, n_inputs)."""
-        n = V.integer(n, "n", lo=1)
+        n = valid.integer(n, "n", lo=1)
         ni, d = self.hierarchy.n_inputs, self.d
-        V.size(n * ni, "n", "sampled values (n × n_inputs)", "MAX_BATCH")
-        rng = V.rng(seed)
+        valid.size(n * ni, "n", "sampled values (n × n_inputs)", "MAX_BATCH")
+        rng = valid.rng(seed)
         if self.px is None:
             return rng.integers(0, d, size=(n, ni))
         if self.px.ndim == 2:
@@ -302,10 +303,10 @@ class Teacher:
                 raise ValueError("p (sample weights) needs X (the samples they weigh)")
             return self.enumerate()
         X = self._check_X(X)
-        V.nonempty(len(X), "X")
+        valid.nonempty(len(X), "X")
         if p is None:
             return X, np.full(len(X), 1.0 / len(X))
-        return X, V.prob_vector(p, "sample weights p", shape=(len(X),))
+        return X, valid.prob_vector(p, "sample weights p", shape=(len(X),))
 
     def prior(self, a: str, X=None, p=None) -> np.ndarray:
         """``P(z_α)``: exact (``X=None``, by enumeration) or counted from samples ``X``.
@@ -320,9 +321,9 @@ class Teacher:
         return np.bincount(self.events(X)[a], weights=p, minlength=self.m[a])
 
     def joint(self, a: str, b: str, X=None, p=None) -> np.ndarray:
-        """``P(z_α, z_β)`` as an ``m_α × m_β`` matrix (exact, or counted from samples)."""
+        """``P(z_α, z_β)``, an ``m_α × m_β`` matrix (exact, or counted from samples)."""
         self._check_region(a, "region a"), self._check_region(b, "region b")
-        V.size(self.m[a] * self.m[b], f"joint({a!r}, {b!r})", "entries (m_α m_β)")
+        valid.size(self.m[a] * self.m[b], f"joint({a!r}, {b!r})", "entries (m_α m_β)")
         X, p = self._weights(X, p)
         z = self.events(X)
         J = np.zeros((self.m[a], self.m[b]))
@@ -330,7 +331,8 @@ class Teacher:
         return J
 
     def transition(self, a: str, b: str, X=None, p=None) -> np.ndarray:
-        """``P_αβ``: the ``m_α × m_β`` matrix of ``P(z_β | z_α)`` (Theorem 4's notation).
+        """``P_αβ``: the ``m_α × m_β`` matrix of ``P(z_β | z_α)`` (Theorem 4's
+        notation).
 
         Exact when ``X`` is None (enumeration), otherwise frequency counts
         over the samples ``X`` (optionally weighted by ``p``). Any two regions
@@ -349,7 +351,8 @@ class Teacher:
 
     # --------------------------------------------------------------- lossless
     def decode(self, a: str, z) -> np.ndarray:
-        """Inputs ``x_α`` (positions ``span(α)``) of a lossless teacher's events ``z_α``.
+        """Inputs ``x_α`` (positions ``span(α)``) of a lossless teacher's events
+        ``z_α``.
 
         Raises
         ------
@@ -358,7 +361,7 @@ class Teacher:
         """
         self._check_region(a)
         h = self.hierarchy
-        z = V.int_array(z, "z", lo=0, hi=self.m[a] - 1)
+        z = valid.int_array(z, "z", lo=0, hi=self.m[a] - 1)
         if not self.is_lossless(a):
             raise ValueError(
                 f"region {a!r} is lossy (m = {self.m[a]} < d**sz = "
@@ -367,12 +370,13 @@ class Teacher:
         return _digits(z, self.d, h.sz(a))
 
     def is_lossless(self, a: str | None = None) -> bool:
-        """Whether ``z_α`` determines ``x_α`` (checked on every input); all regions if ``a`` is None."""
+        """Whether ``z_α`` determines ``x_α`` (checked on every input); all regions if
+        ``a`` is None."""
         regions = (
             [self._check_region(a)] if a is not None else list(self.hierarchy.internal)
         )
         n = self.hierarchy.n_inputs
-        V.size(
+        valid.size(
             self.d**n,
             "the teacher's d**n_inputs",
             "inputs to enumerate (losslessness is checked on every input)",
@@ -411,5 +415,5 @@ def _undigits(digits: np.ndarray, d: int) -> np.ndarray:
 
 def _check_d(d) -> int:
     """``d``, the number of values of each input position: an int >= 2."""
-    d = V.integer(d, "d (values per input position)", lo=2)
-    return V.size(d, "d", "events at each leaf")
+    d = valid.integer(d, "d (values per input position)", lo=2)
+    return valid.size(d, "d", "events at each leaf")
