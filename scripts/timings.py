@@ -1,4 +1,4 @@
-"""Measure each chapter's execution time and peak memory; rewrite the README timing table.
+"""Measure each chapter's execution time and peak memory; rewrite the README table.
 
 Usage (from the repository root, inside the environment): ``python scripts/timings.py``
 Each chapter runs in a fresh kernel on a temporary copy (the stored outputs are

@@ -1,4 +1,6 @@
-"""The built book, checked like a reader would: structure of every page, then real Chromium screenshots.
+"""The built book, checked like a reader would.
+
+Structure of every page, then real Chromium screenshots.
 
 Needs the HTML in _build/html (``make test`` builds it first). Without it, or
 without Chromium, these tests skip with a message — unless
@@ -75,7 +77,8 @@ def test_page_structure(html_dir, page):
         assert "dropdown" in sol.get("class", []), (
             f"{page}: a solution is not collapsed"
         )
-    # math: the markup MathJax typesets is present (rendering itself needs MathJax from its CDN)
+    # math: the markup MathJax typesets is present (rendering itself needs MathJax
+    # from its CDN)
     if re.search(r"\$[^$]+\$", text):
         assert soup.select(".math"), f"{page}: no math markup in the HTML"
 
@@ -147,7 +150,8 @@ def test_screenshot_in_chromium(html_dir, page):
     exe = _chromium()
     if exe is None:
         _skip_or_fail(
-            "Chromium is not installed (Debian: apt-get install chromium); .ci/run installs it"
+            "Chromium is not installed (Debian: apt-get install chromium); "
+            ".ci/run installs it"
         )
     out_dir = ROOT / "_build" / "screenshots"
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -52,7 +52,8 @@ def test_every_code_cell_was_executed_in_order(nb):
         f"{nb.name}: code cells {missing} have no stored execution; run `make execute`"
     )
     assert counts == list(range(1, len(counts) + 1)), (
-        f"{nb.name}: execution counts {counts} are not 1..n: execute the whole chapter top to bottom in a fresh kernel"
+        f"{nb.name}: execution counts {counts} are not 1..n: execute the whole "
+        "chapter top to bottom in a fresh kernel"
     )
 
 
@@ -83,7 +84,7 @@ def test_chapter_checks_something_and_is_seeded(nb):
 
 
 def test_colab_install_url_matches_config():
-    """The repository URL is configured once (_config.yml); the Colab cells must agree with it."""
+    """The repository URL is configured once (_config.yml); the Colab cells agree."""
     url = re.search(
         r"^\s*url:\s*(\S+)", (ROOT / "_config.yml").read_text(), re.M
     ).group(1)
@@ -105,7 +106,10 @@ def test_readme_timing_table_lists_every_chapter():
 
 @pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.name)
 def test_chapter_has_exercises_with_a_checked_solution(nb):
-    """At least two exercises; one solution (a premise changed) checks its prediction in a code cell."""
+    """At least two exercises; one solution (a premise changed) checks its prediction.
+
+    The check is a code cell between solution-start and solution-end.
+    """
     cells = json.loads(nb.read_text())["cells"]
     md = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
     assert len(re.findall(r"```\{exercise\}", md)) >= 2, (
@@ -135,5 +139,6 @@ def test_chapter_has_exercises_with_a_checked_solution(nb):
         and re.search(r"^\s*assert\b", "".join(c["source"]), re.M)
     ]
     assert checked, (
-        f"{nb.name}: the gated solution has no code cell that asserts the predicted outcome"
+        f"{nb.name}: the gated solution has no code cell that asserts the "
+        "predicted outcome"
     )
