@@ -13,8 +13,8 @@ import tiant_lib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 API = (ROOT / "chapters" / "api.md").read_text()
-MODULES = sorted(
-    p.stem for p in (ROOT / "tiant_lib").glob("*.py") if p.stem != "__init__"
+MODULES = sorted(  # public modules; private ones (_validate) are internal
+    p.stem for p in (ROOT / "tiant_lib").glob("*.py") if not p.stem.startswith("_")
 )
 
 

@@ -23,7 +23,7 @@ def test_vertex_mask_agrees_with_qhull(dim, seed, n_dup):
     pts = np.vstack([pts, pts.mean(0, keepdims=True)])  # an interior point
     qhull = np.zeros(len(pts), bool)
     qhull[ConvexHull(pts).vertices] = True
-    assert np.array_equal(vertex_mask(pts), qhull)
+    np.testing.assert_array_equal(vertex_mask(pts), qhull)
     assert not vertex_mask(pts)[-1]
     if (
         n_dup
@@ -31,7 +31,7 @@ def test_vertex_mask_agrees_with_qhull(dim, seed, n_dup):
         dup = np.vstack([pts, pts[:n_dup]])
         mask = vertex_mask(dup)
         assert not mask[:n_dup].any() and not mask[-n_dup:].any()
-        assert np.array_equal(mask[n_dup : len(pts)], qhull[n_dup:])
+        np.testing.assert_array_equal(mask[n_dup : len(pts)], qhull[n_dup:])
 
 
 def test_simple_cases():
@@ -54,7 +54,7 @@ def test_construction_is_exact_on_random_all_vert(m, n, seed):
     if not is_all_vert(P):
         return
     W, b = relu_identity_weights(P)
-    assert np.array_equal(np.maximum(P @ W + b, 0), np.eye(m))
+    np.testing.assert_array_equal(np.maximum(P @ W + b, 0), np.eye(m))
 
 
 def test_construction_refuses_non_vertices():
@@ -64,15 +64,18 @@ def test_construction_refuses_non_vertices():
 
 
 def test_lossless_tree_concatenation():
-    """Each P_αβ of a lossless tree has duplicate rows; their concatenation is all-vert (our weakening of Theorem 6's premise)."""
+    """Each P_αβ of a lossless tree has duplicate rows; their concatenation is all-vert.
+
+    (Our weakening of Theorem 6's premise.)
+    """
     h = Hierarchy.blocks([2, 2])
     t = Teacher.lossless(h)
     blocks = [t.transition("omega", b) for b in h.children("omega")]
     assert not any(is_all_vert(B) for B in blocks)
     assert is_all_vert(np.hstack(blocks))
     Ws, b = stacked_relu_weights(blocks)
-    raw = sum(B @ W for B, W in zip(blocks, Ws)) + b
-    assert np.array_equal(np.maximum(raw, 0), np.eye(16))
+    raw = sum(B @ W for B, W in zip(blocks, Ws, strict=True)) + b
+    np.testing.assert_array_equal(np.maximum(raw, 0), np.eye(16))
 
 
 @given(st.integers(3, 7), st.integers(2, 5), st.integers(0, 10**6))
@@ -81,7 +84,7 @@ def test_theorem7_full_row_rank_preserves_vertices(m, k, seed):
     P = rng.dirichlet(np.ones(k), size=m)
     F = rng.normal(size=(k, k + 2))  # full row rank (almost surely)
     assert np.linalg.matrix_rank(F) == k
-    assert np.array_equal(vertex_mask(P @ F), vertex_mask(P))
+    np.testing.assert_array_equal(vertex_mask(P @ F), vertex_mask(P))
 
 
 def test_theorem7_needs_full_rank():
@@ -95,7 +98,9 @@ def test_theorem7_needs_full_rank():
 def test_linear_floor():
     A = np.random.default_rng(0).normal(size=(10, 3))
     M, *_ = np.linalg.lstsq(A, np.eye(10), rcond=None)
-    assert np.isclose(((A @ M - np.eye(10)) ** 2).sum(), linear_loss_floor(A))
+    np.testing.assert_allclose(
+        ((A @ M - np.eye(10)) ** 2).sum(), linear_loss_floor(A), rtol=1e-5, atol=1e-8
+    )
 
 
 @pytest.mark.parametrize(
@@ -245,3 +250,22 @@ def test_event_forward_matches_student_and_caps_linear_rank():
     # a linear field on two pixels: rank F_β <= 2 + 2 - 1 = 3 < m_β = 4 (Theorem 6)
     ranks = np.linalg.matrix_rank(F["L1[0:2]"])
     assert (ranks == 3).all()
+
+
+def test_vertex_test_at_its_tolerance():
+    """A row exactly at distance ``tol`` from the others' hull is not a vertex.
+
+    A duplicated row lies at L1 distance exactly 0 from its copy, so with
+    ``tol=0`` both copies are non-vertices while every other row of a
+    random point set stays one; a row at distance 0.5 flips at ``tol=0.5``.
+    """
+    rng = np.random.default_rng(0)
+    Q = rng.dirichlet(np.ones(4), size=6)
+    Q = np.vstack([Q, Q[2]])
+    np.testing.assert_array_equal(
+        vertex_mask(Q, tol=0), [True, True, False, True, True, True, False]
+    )
+    assert hull_distance(Q, 6) == 0.0
+    tri = np.array([[0.0, 0.0], [2.0, 0.0], [1.0, 0.5]])
+    np.testing.assert_allclose(hull_distance(tri, 2), 0.5, atol=1e-12)
+    assert vertex_mask(tri, tol=0.25)[2] and not vertex_mask(tri, tol=0.5)[2]

@@ -71,3 +71,23 @@ def test_blocks():
     assert h.span("L1[3:5]") == (3, 4) and h.n_inputs == 6
     with pytest.raises(ValueError, match="sizes"):
         Hierarchy.blocks([2, 0])
+
+
+def test_layers_with_skip_connections():
+    """With parents in different layers, the deepest parent decides (longest path).
+
+    Tree, block and conv builders never produce this: here x1 hangs below
+    both A (layer 1) and ω (layer 0), and B below A and ω as well.
+    """
+    h = Hierarchy({"omega": ["A", "x1"], "A": ["x0", "x1"]})
+    assert h.parents("x1") == ("omega", "A")
+    assert [h.layer(a) for a in ("omega", "A", "x0", "x1")] == [0, 1, 2, 2]
+    h = Hierarchy({"omega": ["B", "A"], "A": ["B", "x0"], "B": ["x1", "x2"]})
+    assert h.parents("B") == ("omega", "A")
+    assert {a: h.layer(a) for a in h.regions} == {
+        "omega": 0, "A": 1, "B": 2, "x0": 2, "x1": 3, "x2": 3
+    }  # fmt: skip
+    assert h.depth == 3 and not h.is_tree()
+    pos = {a: i for i, a in enumerate(h.regions)}
+    assert all(pos[b] < pos[a] for b, a in h.edges)  # children before parents
+    assert h.span("A") == (0, 1, 2) and h.span("omega") == (0, 1, 2)

@@ -10,6 +10,29 @@ quantities, Theorems 1–4), :mod:`tiant_lib.batchnorm` (Theorem 5),
 :mod:`tiant_lib.specialization` (the follow-up papers' Gaussian-input
 teacher–student experiments) and :mod:`tiant_lib.ensemble` (many seeds of a
 student trained as one batched model).
+
+**Naming convention** (regions, edges, biases):
+
+* A parent region is ``a`` (the paper's α), a child region ``b`` (β); a
+  second parent or child is ``a2`` / ``b2``; a leaf (input position) is
+  ``x``. Nodes inside a region keep the paper's ``j`` (parent side) and
+  ``k`` (child side).
+* Biases are ``bias`` in internal code, never ``b`` (which is a child
+  region); public keywords that chapters use keep their names
+  (``matrix_form(teacher, W, b=...)``, ``Student.set_weights(W, b=...)``).
+* Edge-keyed dicts spell the paper's subscripts in order, so the key says
+  which way the matrix is laid out: ``W[(b, a)]`` is ``W_βα``, of shape
+  ``n_β × n_α`` (child first: rows are the child's nodes, which feed the
+  parent's columns in ``F_β W_βα``); ``P[(a, b)]`` is ``P_αβ = P(z_β | z_α)``,
+  of shape ``m_α × m_β`` (parent first: a row per parent event, a
+  conditional distribution over the child's). ``Hierarchy.edges`` lists
+  ``(b, a)`` pairs, the keys of ``W``.
+
+**Size limits.** Calls whose size arguments would allocate more than ``MAX_POSITIONS``,
+``MAX_INPUTS``, ``MAX_TABLE`` or ``MAX_BATCH`` entries (module constants in
+``tiant_lib._validate``, documented there) are refused before allocating,
+with a message naming the argument, the size and the limit. Raise a limit
+knowingly, e.g. ``tiant_lib._validate.MAX_INPUTS = 2**24``.
 """
 
 from __future__ import annotations
@@ -21,6 +44,7 @@ import numpy as np
 import torch
 
 from . import (
+    _validate,
     batchnorm,
     capacity,
     datasets,
@@ -46,28 +70,28 @@ from .student import Pass, Student
 from .teacher import Teacher
 
 __all__ = [
-    "Hierarchy",
-    "Teacher",
-    "Student",
-    "Pass",
     "EventAverages",
-    "event_averages",
-    "condition_on",
-    "marginalized",
+    "Hierarchy",
     "MatrixForm",
-    "matrix_form",
+    "Pass",
+    "Student",
+    "Teacher",
     "assumption_gaps",
-    "reformulation_errors",
-    "selectivity",
-    "event_coverage",
     "batchnorm",
     "capacity",
+    "condition_on",
     "datasets",
     "disentangle",
     "ensemble",
+    "event_averages",
+    "event_coverage",
+    "marginalized",
+    "matrix_form",
     "plotting",
-    "specialization",
+    "reformulation_errors",
     "reproducible",
+    "selectivity",
+    "specialization",
 ]
 __version__ = "0.1.0"
 
@@ -82,6 +106,7 @@ def reproducible(seed: int = 0, threads: int = 1) -> np.random.Generator:
     Parameters
     ----------
     seed : int
+        In ``0 .. 2**32 - 1`` (NumPy's legacy seeding stops there).
     threads : int
         Torch thread count (1 by default: identical results on any machine).
 
@@ -90,13 +115,11 @@ def reproducible(seed: int = 0, threads: int = 1) -> np.random.Generator:
     numpy.random.Generator
         A fresh generator seeded with ``seed``, for the caller's own draws.
     """
-    if not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    if not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"threads must be a positive int, got {threads!r}")
+    seed = _validate.seed(seed)
+    threads = _validate.integer(threads, "threads", 1, 1024)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     random.seed(seed)
-    np.random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - the legacy global RNG is what we seed
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     try:

@@ -20,38 +20,31 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from . import _validate as valid
+
 
 def _is_torch(x) -> bool:
     return isinstance(x, torch.Tensor)
 
 
 def _prep(f, p, name="f"):
-    """Validate ``f`` and ``p``; return them as float arrays/tensors with ``p`` shaped (N, 1) or (N,)."""
+    """Validate ``f`` and ``p``; return them as float arrays/tensors with ``p`` shaped
+    (N, 1) or (N,)."""
     if _is_torch(f):
-        if not torch.is_floating_point(f):
-            f = f.to(torch.float64)
-        if torch.isnan(f).any():
-            raise ValueError(f"{name} contains NaN")
+        f = valid.finite_tensor(f, name)
     else:
-        f = np.asarray(f, dtype=np.float64)
-        if np.isnan(f).any():
-            raise ValueError(f"{name} contains NaN")
+        f = valid.array(f, name)
     if f.ndim not in (1, 2) or f.shape[0] < 2:
         raise ValueError(
-            f"{name} must be a vector (N,) or a matrix (N, n) with N >= 2, got shape {tuple(f.shape)}"
+            f"{name} must be a vector (N,) or a matrix (N, n) with N >= 2, "
+            f"got shape {tuple(f.shape)}"
         )
     N = f.shape[0]
+    valid.size(N, name, "entries in the batch", "MAX_BATCH")
     if p is None:
-        p = np.full(N, 1.0 / N)
-    pn = p.detach().cpu().numpy() if _is_torch(p) else np.asarray(p, dtype=np.float64)
-    if pn.shape != (N,):
-        raise ValueError(
-            f"p must have shape ({N},) (one probability per entry), got {pn.shape}"
-        )
-    if np.isnan(pn).any() or (pn < 0).any():
-        raise ValueError("p must be non-negative and free of NaN")
-    if not np.isclose(pn.sum(), 1.0, atol=1e-9):
-        raise ValueError(f"p must sum to 1, sums to {pn.sum():.6g}")
+        pn = np.full(N, 1.0 / N)
+    else:
+        pn = valid.prob_vector(p, "p (one probability per entry)", shape=(N,))
     if _is_torch(f):
         p = torch.as_tensor(pn, dtype=f.dtype, device=f.device)
     else:
@@ -59,6 +52,32 @@ def _prep(f, p, name="f"):
     if f.ndim == 2:
         p = p[:, None]
     return f, p
+
+
+def _check_scale(c, name: str, f):
+    """``c1``/``c0``: finite, a scalar or one value per column of ``f``."""
+    if _is_torch(c):
+        if not torch.isfinite(c).all():
+            raise ValueError(f"{name} contains NaN or inf")
+        shape = tuple(c.shape)
+    elif isinstance(c, (int, float, np.number)):
+        valid.real(c, name)
+        return c  # a plain scalar keeps its arithmetic with f (numpy or torch)
+    else:
+        c = valid.array(c, name)
+        shape = c.shape
+        if _is_torch(f):
+            c = torch.as_tensor(c, dtype=f.dtype, device=f.device)
+    if shape not in ((), (1,), tuple(f.shape[1:])):
+        raise ValueError(
+            f"{name} must be a scalar or have shape {tuple(f.shape[1:])} "
+            f"(one value per column of f), got {shape}"
+        )
+    return c
+
+
+def _check_eps(eps) -> float:
+    return valid.real(eps, "eps", lo=0.0)
 
 
 def _stats(f, p, eps):
@@ -69,7 +88,8 @@ def _stats(f, p, eps):
         zero = (var <= 0).any() if _is_torch(var) else np.any(var <= 0)
         if zero:
             raise ValueError(
-                "f is constant over the batch (σ = 0): Batch Norm is undefined with eps = 0"
+                "f is constant over the batch (σ = 0): Batch Norm is undefined "
+                "with eps = 0"
             )
     sigma = (var + eps) ** 0.5
     return fhat, sigma
@@ -98,9 +118,9 @@ def bn_forward(f, c1=1.0, c0=0.0, p=None, eps: float = 0.0):
     ValueError
         On NaN, bad ``p``, N < 2, or a constant column with ``eps = 0``.
     """
-    if eps < 0:
-        raise ValueError(f"eps must be >= 0, got {eps}")
+    eps = _check_eps(eps)
     f, p = _prep(f, p)
+    c1, c0 = _check_scale(c1, "c1", f), _check_scale(c0, "c0", f)
     fhat, sigma = _stats(f, p, eps)
     return c1 * fhat / sigma + c0
 
@@ -129,12 +149,12 @@ def bn_backward(f, g_bn, c1=1.0, p=None, eps: float = 0.0):
     -------
     ndarray, same shape as ``f``.
     """
-    if eps < 0:
-        raise ValueError(f"eps must be >= 0, got {eps}")
-    f, p = _prep(np.asarray(f, dtype=np.float64), p)
-    g, _ = _prep(g_bn, None, name="g_bn")
+    eps = _check_eps(eps)
+    f, p = _prep(valid.array(f, "f"), p)
+    g = valid.array(g_bn, "g_bn")
     if g.shape != f.shape:
         raise ValueError(f"g_bn must have the shape of f {f.shape}, got {g.shape}")
+    c1 = _check_scale(c1, "c1", f)
     fhat, sigma = _stats(f, p, eps)
     mean_g = (p * g).sum(0)
     corr = (p * g * fhat).sum(0)
@@ -142,13 +162,15 @@ def bn_backward(f, g_bn, c1=1.0, p=None, eps: float = 0.0):
 
 
 def bn_param_grads(f, g_bn, p=None, eps: float = 0.0):
-    """Gradients of ``c1`` and ``c0``: ``S(f)ᵀ g_bn`` under ``<,>_p``, i.e. ``(<g, f̃>_p, <g, 1>_p)``.
+    """Gradients of ``c1`` and ``c0``: ``S(f)ᵀ g_bn`` under ``<,>_p``, i.e. ``(<g,
+    f̃>_p, <g, 1>_p)``.
 
     With ``p=None`` and Euclidean ``g_bn``, multiply by ``N`` to get the
     plain sums ``Σ_i g_i f̃_i`` and ``Σ_i g_i`` (Theorem 5, ``∂L/∂c``).
     """
-    f, p = _prep(np.asarray(f, dtype=np.float64), p)
-    g, _ = _prep(g_bn, None, name="g_bn")
+    eps = _check_eps(eps)
+    f, p = _prep(valid.array(f, "f"), p)
+    g = valid.array(g_bn, "g_bn")
     if g.shape != f.shape:
         raise ValueError(f"g_bn must have the shape of f {f.shape}, got {g.shape}")
     fhat, sigma = _stats(f, p, eps)
@@ -167,9 +189,10 @@ def complement_projector(f, p=None) -> np.ndarray:
         One node's batch vector (not constant).
     p : array, shape (N,), optional
     """
-    f = np.asarray(f, dtype=np.float64)
+    f = valid.array(f, "f")
     if f.ndim != 1:
         raise ValueError(f"f must be a vector (N,), got shape {f.shape}")
+    valid.size(len(f) ** 2, "f", "entries in the N × N projector")
     f, p = _prep(f, p)
     fhat, sigma = _stats(f, p, 0.0)
     ft = fhat / sigma

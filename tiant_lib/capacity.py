@@ -15,24 +15,31 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linprog
 
+from . import _validate as valid
+
 _TOL = 1e-9
 
 
 def _check_matrix(P, name: str = "P") -> np.ndarray:
-    P = np.asarray(P, dtype=np.float64)
+    P = valid.array(P, name)
     if P.ndim != 2:
         raise ValueError(
             f"{name} must be a 2-D matrix (rows are points), got shape {P.shape}"
         )
     if P.shape[0] == 0 or P.shape[1] == 0:
         raise ValueError(f"{name} is empty (shape {P.shape})")
-    if not np.isfinite(P).all():
-        raise ValueError(f"{name} contains NaN or inf")
     return P
 
 
+def _check_lp(P: np.ndarray, name: str) -> None:
+    """The LPs hold a dense (n + 1) × (m - 1 + 2n) matrix: refuse before building it."""
+    m, n = P.shape
+    valid.size((n + 1) * (m - 1 + 2 * n), name, "entries in the LP's constraint matrix")
+
+
 def hull_distance(P, i: int) -> float:
-    """L1 distance from row ``p_i`` to the convex hull of the other rows, by linear programming.
+    """L1 distance from row ``p_i`` to the convex hull of the other rows, by linear
+    programming.
 
     Solves ``min ||s||_1`` over ``λ ≥ 0, Σλ = 1, Σ_{j≠i} λ_j p_j + s = p_i``
     with SciPy's HiGHS. Zero means ``p_i ∈ Conv(P \\ p_i)`` (not a vertex).
@@ -40,8 +47,10 @@ def hull_distance(P, i: int) -> float:
     """
     P = _check_matrix(P)
     m, n = P.shape
+    i = valid.integer(i, "i")
     if not 0 <= i < m:
-        raise ValueError(f"row index {i} out of range for {m} rows")
+        raise ValueError(f"row index i = {i} out of range for {m} rows")
+    _check_lp(P, "P")
     others = np.delete(P, i, axis=0)
     if len(others) == 0:
         return float("inf")
@@ -84,8 +93,8 @@ def vertex_mask(P, tol: float = _TOL) -> np.ndarray:
         On an empty matrix, NaN or inf, or a non-2-D input.
     """
     P = _check_matrix(P)
-    if tol < 0:
-        raise ValueError(f"tol must be >= 0, got {tol}")
+    tol = valid.real(tol, "tol", lo=0.0)
+    _check_lp(P, "P")
     return np.array([hull_distance(P, i) > tol for i in range(P.shape[0])])
 
 
@@ -95,7 +104,7 @@ def vert(P, tol: float = _TOL) -> int:
 
 
 def is_all_vert(P, tol: float = _TOL) -> bool:
-    """Whether every row of ``P`` is a vertex (Definition 2, the premise of Theorem 6)."""
+    """Whether every row of ``P`` is a vertex (Definition 2, Theorem 6's premise)."""
     return bool(vertex_mask(P, tol).all())
 
 
@@ -135,15 +144,17 @@ def relu_identity_weights(
         If ``P`` is not all-vert, naming the rows that are not vertices.
     """
     P = _check_matrix(P)
-    if not margin > 0:
-        raise ValueError(f"margin must be positive, got {margin}")
+    margin = valid.positive(margin, "margin")
+    grid = valid.positive(grid, "grid")
+    _check_lp(P, "P")
     m, n = P.shape
     W, b_lp = np.zeros((n, m)), np.zeros(m)
     not_vertices = []
     for i in range(m):
         others = np.delete(P, i, axis=0)
         # variables: u, v ≥ 0 with w = u − v (n each), b = b⁺ − b⁻; minimise Σ(u + v).
-        # Feasible exactly when p_i is strictly separable from the others, i.e. a vertex.
+        # Feasible exactly when p_i is strictly separable from the others, i.e. a
+        # vertex.
         c = np.concatenate([np.ones(2 * n), [0.0, 0.0]])
         A_ub = np.hstack([others, -others, np.ones((m - 1, 1)), -np.ones((m - 1, 1))])
         A_eq = np.concatenate([P[i], -P[i], [1.0, -1.0]])[None, :]
@@ -165,13 +176,16 @@ def relu_identity_weights(
         b_lp[i] = res.x[-2] - res.x[-1]
     if not_vertices:
         raise ValueError(
-            f"P is not all-vert: rows {not_vertices} are not vertices of the convex hull of the rows, "
+            f"P is not all-vert: rows {not_vertices} are not vertices of the convex "
+            "hull of the rows, "
             "so no ReLU layer maps them to their own one-hot vectors"
         )
     sums = P.sum(axis=1)
     if np.allclose(sums, sums[0]) and abs(sums[0]) > 1e-12:
-        # Rows with equal sums s (stochastic matrices and their concatenations): w_i + (b_i/s) 1
-        # with bias 0 is the same hyperplane on the rows, and puts the diagonal near 1, where
+        # Rows with equal sums s (stochastic matrices and their concatenations): w_i +
+        # (b_i/s) 1
+        # with bias 0 is the same hyperplane on the rows, and puts the diagonal near 1,
+        # where
         # 1 - r is exact in float64 (Sterbenz), so the diagonal comes out exactly 1.
         W = W + (b_lp / sums[0])[None, :]
     W = np.round(W / grid) * grid
@@ -187,7 +201,8 @@ def relu_identity_weights(
     out = np.maximum(P @ W + b, 0.0)
     if not np.array_equal(out, np.eye(m)):
         raise RuntimeError(
-            "could not make relu(P W + b) exactly I in float64; try a larger margin"
+            "could not make relu(P W + b) exactly I in float64; try a larger "
+            "margin or a finer grid"
         )
     return W, b
 
@@ -203,7 +218,8 @@ def _nearby_floats(x: float, k: int = 8):
 
 
 def stacked_relu_weights(blocks: Sequence[np.ndarray], margin: float = 1.0):
-    """Theorem 6 for one field with several children: split the construction over the blocks.
+    """Theorem 6 for one field with several children: split the construction over the
+    blocks.
 
     With ``F_β = I`` at every child (the induction hypothesis), the raw
     activation of field α is ``Σ_β P_αβ W_βα + b = [P_αβ1, P_αβ2, …] W + b``;
@@ -216,13 +232,16 @@ def stacked_relu_weights(blocks: Sequence[np.ndarray], margin: float = 1.0):
         ``W_βα`` for each block, in order.
     b : ndarray, shape (m_α,)
     """
+    if isinstance(blocks, np.ndarray) or not isinstance(blocks, Sequence):
+        raise TypeError("blocks must be a list of matrices P_αβ (one per child)")
     blocks = [_check_matrix(B, f"blocks[{i}]") for i, B in enumerate(blocks)]
     if not blocks:
         raise ValueError("blocks is empty")
     rows = {B.shape[0] for B in blocks}
     if len(rows) != 1:
         raise ValueError(
-            f"all blocks must have the same number of rows (events of α), got {sorted(rows)}"
+            "all blocks must have the same number of rows (events of α), got "
+            f"{sorted(rows)}"
         )
     W, b = relu_identity_weights(np.hstack(blocks), margin=margin)
     cuts = np.cumsum([B.shape[1] for B in blocks])[:-1]
@@ -230,7 +249,8 @@ def stacked_relu_weights(blocks: Sequence[np.ndarray], margin: float = 1.0):
 
 
 def linear_loss_floor(F) -> int:
-    """Eckart–Young floor of a linear read-out: ``min_M ||F M − I||_F² = m − rank(F)`` (Theorem 6).
+    """Eckart–Young floor of a linear read-out: ``min_M ||F M − I||_F² = m − rank(F)``
+    (Theorem 6).
 
     ``F`` (m × k) is the representation a linear student reaches the top
     with; no matrix ``M`` brings ``F M`` closer to the identity than this.

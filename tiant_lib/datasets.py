@@ -1,4 +1,5 @@
-"""Small generative data sets for the experiments of paper §5.3 (overfitting, GD versus SGD)."""
+"""Small generative data sets for the experiments of paper §5.3 (overfitting, GD versus
+SGD)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _validate as valid
 from .hierarchy import Hierarchy
 
 
 @dataclass
 class SpuriousFactorData:
-    """Inputs whose label is a hard-to-see factor ``z_α``, next to an easy-to-see irrelevant factor ``z_γ``.
+    """Inputs whose label is a hard-to-see factor ``z_α``, next to an easy-to-see
+    irrelevant factor ``z_γ``.
 
     Attributes
     ----------
@@ -56,14 +59,15 @@ def spurious_factor_data(
     shift : float in [0, 0.5]
     flip : float in [0, 0.5]
     """
-    for name, v in (("N", N), ("d_alpha", d_alpha), ("d_gamma", d_gamma)):
-        if not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name} must be a positive int, got {v!r}")
-    if not 0 <= shift <= 0.5:
-        raise ValueError(f"shift must lie in [0, 0.5], got {shift}")
-    if not 0 <= flip <= 0.5:
-        raise ValueError(f"flip must lie in [0, 0.5], got {flip}")
-    r = np.random.default_rng(seed)
+    N = valid.integer(N, "N", lo=1)
+    d_alpha = valid.integer(d_alpha, "d_alpha", lo=1)
+    d_gamma = valid.integer(d_gamma, "d_gamma", lo=1)
+    valid.size(
+        N * (d_alpha + d_gamma), "N", "pixels (N × (d_alpha + d_gamma))", "MAX_BATCH"
+    )
+    shift = valid.real(shift, "shift", 0.0, 0.5)
+    flip = valid.real(flip, "flip", 0.0, 0.5)
+    r = np.random.default_rng(valid.seed(seed))
     za, zg = r.integers(0, 2, N), r.integers(0, 2, N)
     xa = (r.random((N, d_alpha)) < 0.5 + shift * (2 * za[:, None] - 1)).astype(np.int64)
     xg = np.where(r.random((N, d_gamma)) < flip, 1 - zg[:, None], zg[:, None]).astype(
@@ -73,17 +77,23 @@ def spurious_factor_data(
 
 
 def spurious_factor_hierarchy(d_alpha: int = 12, d_gamma: int = 2) -> Hierarchy:
-    """The two-field hierarchy of :func:`spurious_factor_data`: ω over α (first block) and γ (second)."""
+    """The two-field hierarchy of :func:`spurious_factor_data`: ω over α (first block)
+    and γ (second)."""
+    d_alpha = valid.integer(d_alpha, "d_alpha", lo=1)
+    d_gamma = valid.integer(d_gamma, "d_gamma", lo=1)
     return Hierarchy.blocks([d_alpha, d_gamma])
 
 
 def spurious_correlation(y: np.ndarray, z: np.ndarray) -> float:
-    """``|P̂(y = 1 | z = 1) − P̂(y = 1 | z = 0)|`` in a sample (0 when a value of ``z`` is missing)."""
+    """``|P̂(y = 1 | z = 1) − P̂(y = 1 | z = 0)|`` in a sample (0 when a value of ``z``
+    is missing)."""
     y, z = np.asarray(y), np.asarray(z)
     if y.shape != z.shape or y.ndim != 1:
         raise ValueError(
             f"y and z must be 1-D of equal length, got {y.shape} and {z.shape}"
         )
+    y = valid.int_array(y.astype(int) if y.dtype == bool else y, "y", 0, 1)
+    z = valid.int_array(z.astype(int) if z.dtype == bool else z, "z", 0, 1)
     if not (z == 1).any() or not (z == 0).any():
         return 0.0
     return float(abs(y[z == 1].mean() - y[z == 0].mean()))

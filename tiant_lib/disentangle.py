@@ -19,9 +19,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from . import _validate as valid
+
+# A Kronecker-ordered vector over n binary factors has 2**n entries; past this
+# many factors a call is refused before 2**n is even formed.
+_MAX_FACTORS = 62
+
 
 def _n_factors(m: int, name: str) -> int:
-    n = int(round(np.log2(m))) if m > 0 else -1
+    n = int(m).bit_length() - 1 if m > 0 else -1
     if m < 2 or 2**n != m:
         raise ValueError(
             f"{name} must have 2**n rows (events of n binary factors), got {m}"
@@ -32,7 +38,12 @@ def _n_factors(m: int, name: str) -> int:
 def _check_groups(
     groups: Sequence[Sequence[int]], n_child: int | None = None
 ) -> list[list[int]]:
-    groups = [list(map(int, g)) for g in groups]
+    if isinstance(groups, (str, bytes)) or not isinstance(groups, Sequence):
+        raise TypeError(f"groups must be a list of lists of ints, got {groups!r}")
+    for g in groups:
+        if isinstance(g, (str, bytes)) or not isinstance(g, (Sequence, np.ndarray)):
+            raise TypeError(f"groups must be a list of lists of ints, got {groups!r}")
+    groups = [[valid.integer(k, "groups entries", lo=0) for k in g] for g in groups]
     flat = [k for g in groups for k in g]
     if any(len(g) == 0 for g in groups):
         raise ValueError(f"groups must be non-empty, got {groups}")
@@ -47,15 +58,20 @@ def _check_groups(
 
 def kron(*vectors: np.ndarray) -> np.ndarray:
     """``v1 ⊗ v2 ⊗ …`` (first factor most significant)."""
+    vectors = [valid.array(v, f"vectors[{i}]", ndim=1) for i, v in enumerate(vectors)]
+    valid.size(valid.prod(len(v) for v in vectors), "vectors", "entries in the product")
     out = np.ones(1)
     for v in vectors:
-        out = np.kron(out, np.asarray(v, dtype=np.float64))
+        out = np.kron(out, v)
     return out
 
 
 def factor_marginals(prior: np.ndarray) -> list[np.ndarray]:
-    """The 2-vectors ``p_α[i]`` (marginal of factor i) of a distribution over ``2**n`` events."""
-    prior = np.asarray(prior, dtype=np.float64)
+    """The 2-vectors ``p_α[i]`` (marginal of factor i) of a distribution over ``2**n``
+    events."""
+    prior = valid.prob_vector(prior, "prior")
+    if prior.ndim != 1:
+        raise ValueError(f"prior must be a vector (2**n,), got shape {prior.shape}")
     n = _n_factors(prior.size, "prior")
     T = prior.reshape((2,) * n)
     return [T.sum(axis=tuple(k for k in range(n) if k != i)) for i in range(n)]
@@ -63,17 +79,28 @@ def factor_marginals(prior: np.ndarray) -> list[np.ndarray]:
 
 def product_prior(marginals: Sequence[np.ndarray]) -> np.ndarray:
     """``P(z_α) = p[1] ⊗ … ⊗ p[n]`` for independent factors."""
-    for i, p in enumerate(marginals):
-        p = np.asarray(p, dtype=np.float64)
-        if p.shape != (2,) or (p < 0).any() or not np.isclose(p.sum(), 1):
-            raise ValueError(f"marginal {i} must be a probability 2-vector, got {p}")
-    return kron(*marginals)
+    return kron(*_check_marginals(marginals))
+
+
+def _check_marginals(marginals, n: int | None = None) -> list[np.ndarray]:
+    """Factor marginals: probability 2-vectors, ``n`` of them when given."""
+    if isinstance(marginals, np.ndarray) and marginals.ndim == 1:
+        raise TypeError("marginals must be a list of 2-vectors, got one vector")
+    out = [
+        valid.prob_vector(p, f"marginals[{i}]", shape=(2,))
+        for i, p in enumerate(marginals)
+    ]
+    if n is not None and len(out) != n:
+        raise ValueError(f"marginals: need one per factor ({n}), got {len(out)}")
+    valid.size(2 ** len(out), "marginals", "entries in p[1] ⊗ … ⊗ p[n]")
+    return out
 
 
 def kron_transition(
     blocks: Sequence[np.ndarray], groups: Sequence[Sequence[int]] | None = None
 ) -> np.ndarray:
-    """``P_αβ`` that factorises over parent factors: ``P(z_β | z_α) = Π_i P_{S_i}(z_β[S_i] | z_α[i])`` (Theorem 8).
+    """``P_αβ`` that factorises over parent factors: ``P(z_β | z_α) = Π_i
+    P_{S_i}(z_β[S_i] | z_α[i])`` (Theorem 8).
 
     Parameters
     ----------
@@ -91,14 +118,17 @@ def kron_transition(
         Rows and columns in Kronecker order of the parent's and the child's
         own factors.
     """
-    blocks = [np.asarray(B, dtype=np.float64) for B in blocks]
+    if isinstance(blocks, np.ndarray) and blocks.ndim != 3:
+        raise TypeError("blocks must be a list of 2 × 2**k matrices, one per factor")
+    blocks = [valid.array(B, f"blocks[{i}]") for i, B in enumerate(blocks)]
     if not blocks:
         raise ValueError("blocks is empty")
     sizes = []
     for i, B in enumerate(blocks):
         if B.ndim != 2 or B.shape[0] != 2:
             raise ValueError(
-                f"block {i} must have 2 rows (values of parent factor {i}), got shape {B.shape}"
+                f"block {i} must have 2 rows (values of parent factor {i}), "
+                f"got shape {B.shape}"
             )
         sizes.append(_n_factors(B.shape[1], f"block {i}'s columns"))
         if (B < 0).any() or not np.allclose(B.sum(1), 1):
@@ -113,6 +143,11 @@ def kron_transition(
         raise ValueError(
             f"group sizes {[len(g) for g in groups]} do not match the blocks' {sizes}"
         )
+    valid.size(
+        2 ** (len(blocks) + sum(sizes)),
+        "blocks",
+        "entries in P_αβ (2**n_α × 2**n_β)",
+    )
     K = blocks[0]
     for B in blocks[1:]:
         K = np.kron(K, B)
@@ -128,18 +163,25 @@ def kron_transition(
 def random_blocks(
     groups: Sequence[Sequence[int]], seed: int, concentration: float = 1.0
 ) -> list[np.ndarray]:
-    """Random row-stochastic blocks ``P_{S_i}`` (Dirichlet rows), one per group, seeded."""
+    """Random row-stochastic blocks ``P_{S_i}`` (Dirichlet rows), one per group."""
     groups = _check_groups(groups)
-    rng = np.random.default_rng(seed)
+    concentration = valid.positive(concentration, "concentration")
+    valid.size(
+        sum(2 ** (len(g) + 1) for g in groups), "groups", "entries in the blocks"
+    )
+    rng = np.random.default_rng(valid.seed(seed))
     return [rng.dirichlet(np.full(2 ** len(g), concentration), size=2) for g in groups]
 
 
 def separable_weights(
     groups: Sequence[Sequence[int]], n_child: int, seed: int
 ) -> np.ndarray:
-    """Random ``W_βα`` (``n_child × len(groups)``) that is separable w.r.t. ``groups`` (Definition 5)."""
+    """Random ``W_βα`` (``n_child × len(groups)``) that is separable w.r.t. ``groups``
+    (Definition 5)."""
+    n_child = valid.integer(n_child, "n_child", lo=1)
+    valid.size(n_child * len(groups), "n_child", "entries in W_βα")
     groups = _check_groups(groups, n_child)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(valid.seed(seed))
     W = np.zeros((n_child, len(groups)))
     for j, g in enumerate(groups):
         W[g, j] = rng.normal(size=len(g))
@@ -149,22 +191,21 @@ def separable_weights(
 def disentangled_columns(
     vectors: Sequence[np.ndarray], marginals: Sequence[np.ndarray] | None = None
 ) -> np.ndarray:
-    """Matrix whose column j is ``1 ⊗ … ⊗ v_j ⊗ … ⊗ 1`` (Definition 3), or with ``marginals``
+    """Matrix whose column j is ``1 ⊗ … ⊗ v_j ⊗ … ⊗ 1`` (Definition 3), or with
+    ``marginals``
     ``p[1] ⊗ … ⊗ v_j ⊗ … ⊗ p[n]`` (Definition 4)."""
     n = len(vectors)
-    others = (
-        [np.ones(2)] * n
-        if marginals is None
-        else [np.asarray(p, dtype=np.float64) for p in marginals]
-    )
-    if len(others) != n:
-        raise ValueError(f"need one marginal per factor ({n}), got {len(others)}")
+    if n == 0:
+        raise ValueError("vectors is empty: need one 2-vector per factor")
+    valid.size(n * 2**n, "vectors", "entries in the 2**n × n matrix")
+    others = [np.ones(2)] * n if marginals is None else _check_marginals(marginals, n)
     cols = []
     for j, v in enumerate(vectors):
-        v = np.asarray(v, dtype=np.float64)
+        v = valid.array(v, f"vectors[{j}]")
         if v.shape != (2,):
             raise ValueError(
-                f"vector {j} must have 2 entries (one per value of factor {j}), got {v.shape}"
+                f"vector {j} must have 2 entries (one per value of factor {j}), "
+                f"got {v.shape}"
             )
         cols.append(kron(*[v if i == j else others[i] for i in range(n)]))
     return np.stack(cols, axis=1)
@@ -173,7 +214,8 @@ def disentangled_columns(
 def disentanglement_gap(
     F: np.ndarray, marginals: Sequence[np.ndarray] | None = None
 ) -> float:
-    """How far ``F`` (or ``G̃``) is from disentangled: 0 exactly when it is (Definitions 3, 4).
+    """How far ``F`` (or ``G̃``) is from disentangled: 0 exactly when it is (Definitions
+    3, 4).
 
     For each column j, the best column of the disentangled form is found
     (the average over the other factors, or — with ``marginals`` — the sum
@@ -187,15 +229,16 @@ def disentanglement_gap(
     marginals : sequence of n probability 2-vectors, optional
         Factor marginals ``p[i]`` for the ``G̃`` version (Definition 4).
     """
-    F = np.asarray(F, dtype=np.float64)
-    if F.ndim != 2 or np.isnan(F).any():
-        raise ValueError(f"F must be a 2-D matrix without NaN, got shape {F.shape}")
+    F = valid.array(F, "F", ndim=2)
     n = _n_factors(F.shape[0], "F")
     if F.shape[1] != n:
         raise ValueError(
-            f"F must have one column per factor: {F.shape[0]} = 2**{n} rows need {n} columns, "
+            f"F must have one column per factor: {F.shape[0]} = 2**{n} rows need "
+            f"{n} columns, "
             f"got {F.shape[1]}"
         )
+    if marginals is not None:
+        marginals = _check_marginals(marginals, n)
     worst = 0.0
     for j in range(n):
         T = F[:, j].reshape((2,) * n)
@@ -217,26 +260,32 @@ def disentanglement_gap(
 def is_disentangled(
     F: np.ndarray, n_factors: int | None = None, marginals=None, atol: float = 1e-9
 ) -> bool:
-    """Whether ``F`` is disentangled (Definition 3), or ``G̃`` with ``marginals`` (Definition 4).
+    """Whether ``F`` is disentangled (Definition 3), or ``G̃`` with ``marginals``
+    (Definition 4).
 
     ``n_factors`` (optional) is checked against the shape ``(2**n, n)``.
     """
-    F = np.asarray(F, dtype=np.float64)
+    F = valid.array(F, "F", ndim=2)
+    atol = valid.real(atol, "atol", lo=0.0)
+    if n_factors is not None:
+        n_factors = valid.integer(n_factors, "n_factors", 1, _MAX_FACTORS)
     if n_factors is not None and F.shape != (2**n_factors, n_factors):
         raise ValueError(
-            f"F must have shape ({2**n_factors}, {n_factors}) for {n_factors} factors, got {F.shape}"
+            f"F must have shape ({2**n_factors}, {n_factors}) for {n_factors} "
+            f"factors, got {F.shape}"
         )
     return disentanglement_gap(F, marginals) <= atol
 
 
 def _off_block(W: np.ndarray, groups: Sequence[Sequence[int]]) -> np.ndarray:
-    W = np.asarray(W, dtype=np.float64)
+    W = valid.array(W, "W")
+    groups = _check_groups(groups)
     if W.ndim != 2 or len(groups) != W.shape[1]:
         raise ValueError(
-            f"W must be n_child × n_parent with one group per parent node; got W {W.shape}, "
+            "W must be n_child × n_parent with one group per parent node; "
+            f"got W {W.shape}, "
             f"{len(groups)} groups"
         )
-    groups = _check_groups(groups)
     if max(k for g in groups for k in g) >= W.shape[0]:
         raise ValueError(f"groups name child nodes beyond W's {W.shape[0]} rows")
     mask = np.zeros(W.shape, dtype=bool)
@@ -246,34 +295,39 @@ def _off_block(W: np.ndarray, groups: Sequence[Sequence[int]]) -> np.ndarray:
 
 
 def separability_gap(W: np.ndarray, groups: Sequence[Sequence[int]]) -> float:
-    """Norm of the weights outside the blocks ``{S_j} × {j}`` over the norm of all weights (0 = separable)."""
-    total = np.linalg.norm(np.asarray(W, dtype=np.float64))
+    """Norm of the weights outside the blocks ``{S_j} × {j}`` over the norm of all
+    weights (0 = separable)."""
     off = np.linalg.norm(_off_block(W, groups))
+    total = np.linalg.norm(np.asarray(W, dtype=np.float64))
     return float(off / total) if total > 0 else 0.0
 
 
 def is_separable(
     W: np.ndarray, groups: Sequence[Sequence[int]], atol: float = 1e-12
 ) -> bool:
-    """Whether ``W_βα`` is separable w.r.t. ``groups`` (Definition 5): parent node j reads only ``S_j``.
+    """Whether ``W_βα`` is separable w.r.t. ``groups`` (Definition 5): parent node j
+    reads only ``S_j``.
 
     True when every weight outside the blocks is at most ``atol`` in absolute value.
     """
+    atol = valid.real(atol, "atol", lo=0.0)
     off = _off_block(W, groups)
     return bool(off.size == 0 or np.abs(off).max() <= atol)
 
 
 def centred(Gt: np.ndarray, prior: np.ndarray) -> np.ndarray:
-    """BN-style centring of ``G̃ = Λ G``: subtract each column's mean under ``P(z)``, so ``1ᵀ G̃ = 0``.
+    """BN-style centring of ``G̃ = Λ G``: subtract each column's mean under ``P(z)``, so
+    ``1ᵀ G̃ = 0``.
 
     ``G̃ − prior (1ᵀ G̃)`` is ``Λ`` times the p-centred ``G`` — what a Batch
     Norm layer does to the gradient (Theorem 5) and what Theorem 9 needs.
     Keeps a disentangled ``G̃`` disentangled.
     """
-    Gt = np.asarray(Gt, dtype=np.float64)
-    prior = np.asarray(prior, dtype=np.float64)
+    Gt = valid.array(Gt, "Gt", ndim=2)
+    prior = valid.array(prior, "prior")
     if Gt.ndim != 2 or prior.shape != (Gt.shape[0],):
         raise ValueError(
-            f"prior must have one entry per row of G~: G~ {Gt.shape}, prior {prior.shape}"
+            f"prior must have one entry per row of G~: G~ {Gt.shape}, "
+            f"prior {prior.shape}"
         )
     return Gt - prior[:, None] * Gt.sum(axis=0, keepdims=True)

@@ -115,7 +115,7 @@ class StudentEnsemble(torch.nn.Module):
                 or s.n != s0.n
                 or (s.activation, s.output, s.batchnorm, s.eps, s.d)
                 != (s0.activation, s0.output, s0.batchnorm, s0.eps, s0.d)
-                or len(s._b) != len(s0._b)
+                or len(s._bias) != len(s0._bias)
             ):
                 raise ValueError("students must share hierarchy and architecture")
         ens = cls.__new__(cls)
@@ -128,7 +128,7 @@ class StudentEnsemble(torch.nn.Module):
         s0 = members[0]
         self.hierarchy, self.n, self.d = s0.hierarchy, dict(s0.n), s0.d
         self.activation, self.output = s0.activation, s0.output
-        self.batchnorm, self.eps, self.bias = s0.batchnorm, s0.eps, bool(len(s0._b))
+        self.batchnorm, self.eps, self.bias = s0.batchnorm, s0.eps, bool(len(s0._bias))
         self.dtype, self.device = s0.dtype, s0.device
         self.bn_regions = s0.bn_regions
         self.K = len(members)
@@ -159,10 +159,10 @@ class StudentEnsemble(torch.nn.Module):
             for b in h.children(a):
                 self._rows[(b, a)] = (i, slice(start, start + self.n[b]))
                 start += self.n[b]
-        self._b = torch.nn.ParameterList(
+        self._bias = torch.nn.ParameterList(
             [
-                stack(lambda m, i=i: m._b[i])
-                for i in range(len(s0._b))  # one per internal region
+                stack(lambda m, i=i: m._bias[i])
+                for i in range(len(s0._bias))  # one per internal region
             ]
         )
         self._c1 = torch.nn.ParameterList(
@@ -187,7 +187,7 @@ class StudentEnsemble(torch.nn.Module):
         """The stacked biases ``b_α``, shape (K, n_α) (empty without biases)."""
         if not self.bias:
             return {}
-        return dict(zip(self.hierarchy.internal, self._b, strict=True))
+        return dict(zip(self.hierarchy.internal, self._bias, strict=True))
 
     def get_weights(self) -> dict[Edge, np.ndarray]:
         """All stacked ``W_βα`` as float64 arrays of shape (K, n_β, n_α)."""
@@ -216,7 +216,7 @@ class StudentEnsemble(torch.nn.Module):
             for e, w in self.W.items():
                 s.W(*e).copy_(w[k])
             for mine, theirs in (
-                (self._b, s._b),
+                (self._bias, s._bias),
                 (self._c1, s._c1),
                 (self._c0, s._c0),
             ):
@@ -348,7 +348,7 @@ class StudentEnsemble(torch.nn.Module):
                 W = torch.stack([self._W[i] for i in group], 1)  # (K, R, in, n)
             z = torch.matmul(x, W)  # (K, R, N, n)
             if self.bias:
-                z = z + torch.stack([self._b[i] for i in group], 1)[:, :, None, :]
+                z = z + torch.stack([self._bias[i] for i in group], 1)[:, :, None, :]
             if regions[0] in bn:
                 w = p[:, None, :, None]
                 mu = (w * z).sum(2, keepdim=True)

@@ -9,7 +9,9 @@ child can have several parents: the hierarchy is a DAG, not only a tree.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+
+from . import _validate as valid
 
 TOP = "omega"
 
@@ -54,89 +56,43 @@ class Hierarchy:
     """
 
     def __init__(self, children: Mapping[str, Sequence[str]]):
-        if not isinstance(children, Mapping):
-            raise TypeError(
-                f"children must be a mapping region -> list of child regions, got {type(children).__name__}"
-            )
-        ch: dict[str, tuple[str, ...]] = {}
-        for a, kids in children.items():
-            if (
-                not isinstance(a, str)
-                or isinstance(kids, str)
-                or not all(isinstance(k, str) for k in kids)
-            ):
-                raise TypeError(
-                    f"children must map region names (str) to sequences of names; bad entry for {a!r}"
-                )
-            kids = tuple(kids)
-            if len(set(kids)) != len(kids):
-                raise ValueError(f"region {a!r} lists a child twice: {kids}")
-            ch[a] = kids
-        names = set(ch) | {k for kids in ch.values() for k in kids}
-        for a in names:
-            ch.setdefault(a, ())
-        pa: dict[str, list[str]] = {a: [] for a in names}
-        for a, kids in ch.items():
-            for k in kids:
-                pa[k].append(a)
-        tops = sorted(a for a in names if not pa[a])
+        """Validate the DAG ``children`` and precompute parents, order, spans and
+        layers.
+
+        Parameters
+        ----------
+        children : mapping of str to sequence of str
+            ``children[α]``: the regions directly below α (see the class
+            docstring).
+
+        Raises
+        ------
+        TypeError
+            If ``children`` is not a mapping of names to sequences of names.
+        ValueError
+            On a region listing a child twice, several or no top regions, a
+            badly named leaf, input positions with gaps, a cycle or a region
+            not below the top.
+        """
+        ch = _normalise_children(children)
+        self._children = ch
+        self._parents = _parents(ch)
+        tops = sorted(a for a, pa in self._parents.items() if not pa)
         if len(tops) != 1:
             raise ValueError(
-                f"a hierarchy needs exactly one top region (no parent), found {tops}"
+                "children: a hierarchy needs exactly one top region (no parent), "
+                f"found {tops}"
             )
         self.top = tops[0]
-        leaves = [a for a in names if not ch[a]]
-        pos = {}
-        for a in leaves:
-            if not (a.startswith("x") and a[1:].isdigit()):
-                raise ValueError(
-                    f"leaf {a!r} must be named 'x<i>' after its input position"
-                )
-            pos[a] = int(a[1:])
-        if sorted(pos.values()) != list(range(len(leaves))):
-            raise ValueError(
-                f"leaf positions must be 0..{len(leaves) - 1}, got {sorted(pos.values())}"
-            )
-        self._children = ch
-        self._parents = {a: tuple(p) for a, p in pa.items()}
-        self.n_inputs = len(leaves)
-        # topological order bottom-up (children before parents); detects cycles
-        order, state = [], {}
-
-        def visit(a: str, path: tuple[str, ...]) -> None:
-            if state.get(a) == 1:
-                raise ValueError(
-                    f"the hierarchy has a cycle: {' -> '.join(path + (a,))}"
-                )
-            if state.get(a) == 2:
-                return
-            state[a] = 1
-            for k in ch[a]:
-                visit(k, path + (a,))
-            state[a] = 2
-            order.append(a)
-
-        visit(self.top, ())
-        unreached = names - set(order)
-        if unreached:
-            raise ValueError(f"regions not below the top: {sorted(unreached)}")
-        self._span: dict[str, tuple[int, ...]] = {}
-        for a in order:
-            if not ch[a]:
-                self._span[a] = (pos[a],)
-            else:
-                self._span[a] = tuple(
-                    sorted(set().union(*(self._span[k] for k in ch[a])))
-                )
-        self._layer = {self.top: 0}
-        for a in reversed(order):  # top-down: longest path from the top
-            for k in ch[a]:
-                self._layer[k] = max(self._layer.get(k, 0), self._layer[a] + 1)
-        self._bottom_up = tuple(order)
+        pos = _leaf_positions(ch)
+        self.n_inputs = len(pos)
+        self._bottom_up = _bottom_up_order(ch, self.top)
+        self._span = _spans(ch, self._bottom_up, pos)
+        self._layer = _layers(ch, self._bottom_up, self.top)
 
     # ----------------------------------------------------------------- builders
     @classmethod
-    def tree(cls, branching: Sequence[int]) -> "Hierarchy":
+    def tree(cls, branching: Sequence[int]) -> Hierarchy:
         """Non-overlapping tree over a 1-D input.
 
         Parameters
@@ -149,19 +105,20 @@ class Hierarchy:
         -------
         Hierarchy
         """
-        branching = list(branching)
-        if not branching or not all(isinstance(b, int) and b >= 1 for b in branching):
-            raise ValueError(
-                f"branching must be a non-empty list of positive ints, got {branching}"
+        if isinstance(branching, (str, bytes)) or not isinstance(branching, Iterable):
+            raise TypeError(
+                f"branching must be a list of ints, got {type(branching).__name__}"
             )
-        n = 1
-        for b in branching:
-            n *= b
+        branching = [valid.integer(b, "branching entries", lo=1) for b in branching]
+        if not branching:
+            raise ValueError("branching must be a non-empty list of positive ints")
+        n = valid.prod(branching)
+        valid.size(n, "branching", "input positions", "MAX_POSITIONS")
         children: dict[str, list[str]] = {}
         # level sizes from the bottom: leaves first
         level = [(_leaf(i), (i, i + 1)) for i in range(n)]
         depth = len(branching)
-        for lay, b in zip(range(depth - 1, -1, -1), reversed(branching)):
+        for lay, b in zip(range(depth - 1, -1, -1), reversed(branching), strict=True):
             parents = []
             for g in range(0, len(level), b):
                 group = level[g : g + b]
@@ -173,17 +130,19 @@ class Hierarchy:
         return cls(children)
 
     @classmethod
-    def blocks(cls, sizes: Sequence[int]) -> "Hierarchy":
-        """Two-level tree: the top ω over consecutive blocks of input positions of the given sizes.
+    def blocks(cls, sizes: Sequence[int]) -> Hierarchy:
+        """Two-level tree: the top ω over consecutive blocks of input positions of the
+        given sizes.
 
         ``blocks([3, 2])`` has fields ``"L1[0:3]"`` and ``"L1[3:5]"`` under ω
         (a block of size 1 is the leaf itself).
         """
-        sizes = list(sizes)
-        if not sizes or not all(isinstance(s, int) and s >= 1 for s in sizes):
-            raise ValueError(
-                f"sizes must be a non-empty list of positive ints, got {sizes}"
-            )
+        if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Iterable):
+            raise TypeError(f"sizes must be a list of ints, got {type(sizes).__name__}")
+        sizes = [valid.integer(s, "sizes entries", lo=1) for s in sizes]
+        if not sizes:
+            raise ValueError("sizes must be a non-empty list of positive ints")
+        valid.size(sum(sizes), "sizes", "input positions", "MAX_POSITIONS")
         children: dict[str, list[str]] = {TOP: []}
         start = 0
         for s in sizes:
@@ -197,7 +156,7 @@ class Hierarchy:
         return cls(children)
 
     @classmethod
-    def conv(cls, n_inputs: int, kernel: int, stride: int) -> "Hierarchy":
+    def conv(cls, n_inputs: int, kernel: int, stride: int) -> Hierarchy:
         """Overlapping, convolution-like receptive fields over a 1-D input.
 
         Each layer slides a window of ``kernel`` regions with step ``stride``
@@ -218,19 +177,17 @@ class Hierarchy:
         -------
         Hierarchy
         """
-        for name, v in (("n_inputs", n_inputs), ("kernel", kernel), ("stride", stride)):
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
-        if not (stride <= kernel) or kernel < 2:
-            raise ValueError(
-                f"need 2 <= kernel and 1 <= stride <= kernel, got kernel={kernel}, stride={stride}"
-            )
+        n_inputs = valid.integer(n_inputs, "n_inputs", lo=1)
+        kernel = valid.integer(kernel, "kernel", lo=2)
+        stride = valid.integer(stride, "stride", lo=1, hi=kernel)
+        valid.size(n_inputs, "n_inputs", "input positions", "MAX_POSITIONS")
         level = [(_leaf(i), i, i + 1) for i in range(n_inputs)]
         layers = []
         while len(level) > kernel:
             if (len(level) - kernel) % stride:
                 raise ValueError(
-                    f"windows of kernel={kernel}, stride={stride} do not tile a layer of {len(level)} regions"
+                    f"windows of kernel={kernel}, stride={stride} do not tile a "
+                    f"layer of {len(level)} regions"
                 )
             nxt = []
             for s in range(0, len(level) - kernel + 1, stride):
@@ -244,7 +201,7 @@ class Hierarchy:
         for d, lay in enumerate(layers):
             lay_no = depth - 1 - d
             names = []
-            for idx, (win, lo, hi) in enumerate(lay):
+            for idx, (_win, lo, hi) in enumerate(lay):
                 name = f"L{lay_no}[{lo}:{hi}]"
                 s = idx * stride
                 children[name] = prev_names[s : s + kernel]
@@ -255,13 +212,12 @@ class Hierarchy:
 
     # ----------------------------------------------------------------- queries
     def _check(self, a: str) -> str:
-        if a not in self._children:
-            raise ValueError(f"unknown region {a!r}; regions are {list(self.regions)}")
-        return a
+        return valid.region(a, self._children)
 
     @property
     def regions(self) -> tuple[str, ...]:
-        """All regions, bottom-up (every child before its parents; leaves by position first)."""
+        """All regions, bottom-up (every child before its parents; leaves by position
+        first)."""
         leaves = tuple(_leaf(i) for i in range(self.n_inputs))
         return leaves + tuple(a for a in self._bottom_up if self._children[a])
 
@@ -316,6 +272,125 @@ class Hierarchy:
     def __repr__(self) -> str:
         kind = "tree" if self.is_tree() else "DAG"
         return (
-            f"Hierarchy({kind}, {self.n_inputs} inputs, {len(self.internal)} internal regions, "
+            f"Hierarchy({kind}, {self.n_inputs} inputs, "
+            f"{len(self.internal)} internal regions, "
             f"depth {self.depth})"
         )
+
+
+# --------------------------------------------------------------------------- DAG
+def _normalise_children(children) -> dict[str, tuple[str, ...]]:
+    """``children`` as a dict region -> tuple of child names, leaves included."""
+    if not isinstance(children, Mapping):
+        raise TypeError(
+            "children must be a mapping region -> list of child regions, got "
+            f"{type(children).__name__}"
+        )
+    ch: dict[str, tuple[str, ...]] = {}
+    for a, kids in children.items():
+        if (
+            not isinstance(a, str)
+            or isinstance(kids, str)
+            or not isinstance(kids, Iterable)
+        ):
+            raise TypeError(
+                "children must map region names (str) to sequences of names; "
+                f"bad entry for {a!r}"
+            )
+        kids = tuple(kids)
+        if not all(isinstance(b, str) for b in kids):
+            raise TypeError(
+                "children must map region names (str) to sequences of names; "
+                f"bad entry for {a!r}"
+            )
+        if len(set(kids)) != len(kids):
+            raise ValueError(f"children: region {a!r} lists a child twice: {kids}")
+        ch[a] = kids
+    for b in {b for kids in list(ch.values()) for b in kids}:
+        ch.setdefault(b, ())
+    return ch
+
+
+def _parents(ch: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """``pa(β)`` for every region, in the order the parents list β."""
+    pa: dict[str, list[str]] = {a: [] for a in ch}
+    for a, kids in ch.items():
+        for b in kids:
+            pa[b].append(a)
+    return {b: tuple(p) for b, p in pa.items()}
+
+
+def _leaf_positions(ch: dict[str, tuple[str, ...]]) -> dict[str, int]:
+    """Input position of each leaf ``"x<i>"``; positions must be ``0..n-1``."""
+    pos = {}
+    for x in (a for a, kids in ch.items() if not kids):
+        if not (x.startswith("x") and x[1:].isdigit()):
+            raise ValueError(
+                f"children: leaf {x!r} must be named 'x<i>' after its input position"
+            )
+        pos[x] = int(x[1:])
+    if sorted(pos.values()) != list(range(len(pos))):
+        raise ValueError(
+            "children: leaf positions must be "
+            f"0..{len(pos) - 1}, got {sorted(pos.values())}"
+        )
+    return pos
+
+
+def _bottom_up_order(ch: dict[str, tuple[str, ...]], top: str) -> tuple[str, ...]:
+    """Topological order, children before parents (depth-first from the top).
+
+    Raises on a cycle or on regions the top does not reach. Iterative, so a
+    deep hierarchy does not hit Python's recursion limit.
+    """
+    order: list[str] = []
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    stack: list[tuple[str, int]] = [(top, 0)]
+    path: list[str] = []
+    while stack:
+        a, i = stack.pop()
+        if i == 0:
+            if state.get(a) == 1:
+                raise ValueError(
+                    f"children: the hierarchy has a cycle: {' -> '.join([*path, a])}"
+                )
+            if state.get(a) == 2:
+                continue
+            state[a] = 1
+            path.append(a)
+        if i < len(ch[a]):
+            stack.append((a, i + 1))
+            stack.append((ch[a][i], 0))
+        else:
+            state[a] = 2
+            path.pop()
+            order.append(a)
+    unreached = set(ch) - set(order)
+    if unreached:
+        raise ValueError(f"children: regions not below the top: {sorted(unreached)}")
+    return tuple(order)
+
+
+def _spans(ch, bottom_up, pos) -> dict[str, tuple[int, ...]]:
+    """Sorted input positions covered by each region (bottom-up union)."""
+    span: dict[str, tuple[int, ...]] = {}
+    for a in bottom_up:
+        if not ch[a]:
+            span[a] = (pos[a],)
+        else:
+            span[a] = tuple(sorted(set().union(*(span[b] for b in ch[a]))))
+    return span
+
+
+def _layers(ch, bottom_up, top: str) -> dict[str, int]:
+    """Layer of each region: the longest path from the top (top = 0).
+
+    Processed top-down, so every parent's layer is final before its
+    children's: with skip connections (parents in different layers) the
+    deepest parent decides.
+    """
+    layer = {top: 0}
+    for a in reversed(bottom_up):
+        for b in ch[a]:
+            layer[b] = max(layer.get(b, 0), layer[a] + 1)
+    return layer

@@ -5,6 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+from . import _validate as valid
 from .hierarchy import Hierarchy
 
 
@@ -15,15 +16,18 @@ def draw_hierarchy(
     labels: bool = True,
     highlight: str | None = None,
 ):
-    """Draw a receptive-field hierarchy: top ω at the top, one row per layer, leaves at the bottom.
+    """Draw a receptive-field hierarchy: top ω at the top, one row per layer, leaves at
+    the bottom.
 
     Each region sits above the centre of the input positions it covers;
     edges join each region to its children (a child with several parents —
     overlapping fields — has several edges up). ``highlight`` marks one
     region and the input positions it covers in red.
     """
+    valid.of_type(h, "h", Hierarchy)
     marked = set()
     if highlight is not None:
+        valid.region(highlight, h.regions, "highlight")
         marked = {highlight} | {f"x{i}" for i in h.span(highlight)}
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3))
@@ -78,7 +82,14 @@ def heatmap(
     """
     if ax is None:
         _, ax = plt.subplots(figsize=(3, 3))
-    M = np.asarray(M, dtype=float)
+    try:
+        M = np.asarray(M, dtype=float)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"M must be a matrix of numbers ({e})") from None
+    if M.ndim != 2 or M.size == 0:
+        raise ValueError(f"M must be a non-empty 2-D matrix, got shape {M.shape}")
+    if np.isinf(M).any():
+        raise ValueError("M contains inf (NaN entries are shown blank)")
     if diverging:
         lim = float(np.nanmax(np.abs(M))) or 1.0
         vmin, vmax, cmap = -lim, lim, cmap or "RdBu_r"
@@ -103,8 +114,8 @@ def heatmap(
 
 
 def loglog_slope(x, y) -> float:
-    """Least-squares slope of ``log y`` against ``log x`` (the exponent of a power law)."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
+    """Least-squares slope of ``log y`` against ``log x`` (a power law's exponent)."""
+    x, y = valid.array(x, "x"), valid.array(y, "y")
     if x.shape != y.shape or x.ndim != 1 or len(x) < 2:
         raise ValueError(
             f"x and y must be 1-D of equal length >= 2, got {x.shape} and {y.shape}"

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _validate as valid
 from .student import Pass, Student
-from .teacher import Teacher
+from .teacher import Teacher, _undigits
 
 
 @dataclass
@@ -47,7 +48,8 @@ class EventAverages:
 def condition_on(
     values: np.ndarray, z: np.ndarray, p: np.ndarray, m: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``E[values | z = a]`` for ``a = 0..m-1`` under sample weights ``p``, and ``P(z = a)``.
+    """``E[values | z = a]`` for ``a = 0..m-1`` under sample weights ``p``, and ``P(z =
+    a)``.
 
     Parameters
     ----------
@@ -65,12 +67,17 @@ def condition_on(
         Conditional means (NaN where ``P(z = a) = 0``).
     prior : ndarray, shape (m,)
     """
-    values = np.asarray(values, dtype=np.float64)
-    z = np.asarray(z)
-    if values.ndim != 2 or z.shape != (len(values),) or np.shape(p) != (len(values),):
+    values = valid.array(values, "values", ndim=2)
+    N = valid.nonempty(len(values), "values")
+    m = valid.integer(m, "m", lo=1)
+    if np.shape(z) != (N,) or np.shape(p) != (N,):
         raise ValueError(
-            f"values (N, k), z (N,) and p (N,) must agree in N; got {values.shape}, {z.shape}, {np.shape(p)}"
+            f"values (N, k), z (N,) and p (N,) must agree in N; got {values.shape}, "
+            f"{np.shape(z)}, {np.shape(p)}"
         )
+    z = valid.int_array(z, "z (events)", lo=0, hi=m - 1)
+    p = valid.prob_vector(p, "p")
+    valid.size(N * m, "values and m", "entries in the N × m one-hot of the events")
     onehot = np.zeros((len(z), m))
     onehot[np.arange(len(z)), z] = 1.0
     wz = onehot * np.asarray(p)[:, None]
@@ -87,7 +94,8 @@ def event_averages(
     X: np.ndarray | None = None,
     p: np.ndarray | None = None,
 ) -> EventAverages:
-    """Exact event averages ``F_α, D_α, G_α`` of a real student (paper, §2, the left-hand sides of Theorems 2 and 4).
+    """Exact event averages ``F_α, D_α, G_α`` of a real student (paper, §2, the
+    left-hand sides of Theorems 2 and 4).
 
     Parameters
     ----------
@@ -102,21 +110,9 @@ def event_averages(
     -------
     EventAverages
     """
-    if not isinstance(student, Student) or not isinstance(teacher, Teacher):
-        raise TypeError(
-            "event_averages(student, teacher): expected a Student and a Teacher"
-        )
-    if student.hierarchy is not teacher.hierarchy:
-        raise ValueError("student and teacher must share the same Hierarchy object")
+    _check_pair(student, teacher)
     top = teacher.hierarchy.top
-    if student.n[top] != teacher.m[top]:
-        raise ValueError(
-            f"student has {student.n[top]} outputs but the teacher has m_ω = {teacher.m[top]} classes"
-        )
-    if X is None:
-        X, p = teacher.enumerate()
-    elif p is None:
-        p = np.full(len(X), 1.0 / len(X))
+    X, p = teacher._weights(X, p)
     z = teacher.events(X)
     run = student.run(X, z[top], p)
     F, D, G, prior = {}, {}, {}, {}
@@ -132,7 +128,8 @@ def event_averages(
 def marginalized(
     values: np.ndarray, X: np.ndarray, p: np.ndarray, positions
 ) -> np.ndarray:
-    """Marginalized quantity ``E_{x_{-k} | x_k}[values(x)]``, evaluated at every sample (Theorem 1).
+    """Marginalized quantity ``E_{x_{-k} | x_k}[values(x)]``, evaluated at every sample
+    (Theorem 1).
 
     Averages over everything outside the input positions ``positions`` (a
     receptive field's span), conditioning on their content ``x_k``.
@@ -154,16 +151,15 @@ def marginalized(
         Row i is ``E[values | x_positions = X[i, positions]]``.
     """
     X = np.asarray(X)
-    positions = list(positions)
-    if (
-        X.ndim != 2
-        or not positions
-        or min(positions) < 0
-        or max(positions) >= X.shape[1]
-    ):
+    if X.ndim != 2 or not np.issubdtype(X.dtype, np.integer):
+        raise ValueError(f"X must be a 2-D integer array, got {X.dtype} {X.shape}")
+    positions = [valid.integer(k, "positions entries") for k in positions]
+    if not positions or min(positions) < 0 or max(positions) >= X.shape[1]:
         raise ValueError(
             f"positions {positions} must index the columns of X (shape {X.shape})"
         )
+    if np.shape(values)[:1] != (len(X),):
+        raise ValueError(f"values must have one row per row of X ({len(X)})")
     _, code = np.unique(X[:, positions], axis=0, return_inverse=True)
     code = code.reshape(-1)
     cond, _ = condition_on(values, code, p, int(code.max()) + 1)
@@ -190,13 +186,14 @@ class MatrixForm:
     prior : dict of str to ndarray
         The priors used, diagonals of ``Λ_α``.
     loss : float
-        ``Σ_a P(z_ω = a) ||F_ω[a] − e_a||² / 2`` (the real loss when the teacher is lossless).
+        ``Σ_a P(z_ω = a) ||F_ω[a] − e_a||² / 2`` (the real loss when the teacher
+        is lossless).
     """
 
     F: dict
     D: dict
     Gt: dict
-    dW: dict
+    dW: dict  # noqa: N815 - the paper's ΔW
     db: dict
     P: dict
     prior: dict
@@ -224,12 +221,13 @@ def matrix_form(
     X: np.ndarray | None = None,
     p: np.ndarray | None = None,
 ) -> MatrixForm:
-    """Forward, backward and update of a student written on the teacher's events (Theorem 4).
+    """Forward, backward and update of a student written on the teacher's events
+    (Theorem 4).
 
     ::
 
         F_α   = D_α ∘ ( Σ_{β∈ch(α)} P_αβ F_β W_βα + 1 b_αᵀ ),      F_leaf = I
-        G̃_β  = D_β ∘ Σ_{α∈pa(β)} P_αβᵀ G̃_α W_βαᵀ,                 G̃_ω = Λ_ω D_ω ∘ (I − F_ω)
+        G̃_β  = D_β ∘ Σ_{α∈pa(β)} P_αβᵀ G̃_α W_βαᵀ,      G̃_ω = Λ_ω D_ω ∘ (I − F_ω)
         ΔW_βα = (P_αβ F_β)ᵀ G̃_α,                                    Δb_α = 1ᵀ G̃_α
 
     Exact for a lossless teacher (Theorem 3): it then reproduces the real
@@ -263,71 +261,104 @@ def matrix_form(
     -------
     MatrixForm
     """
-    if not isinstance(teacher, Teacher):
-        raise TypeError(f"teacher must be a Teacher, got {type(teacher).__name__}")
-    if activation not in ("relu", "linear"):
-        raise ValueError(f"activation must be 'relu' or 'linear', got {activation!r}")
-    if output not in ("linear", "relu"):
-        raise ValueError(f"output must be 'linear' or 'relu', got {output!r}")
+    valid.of_type(teacher, "teacher", Teacher)
+    valid.one_of(activation, "activation", ("relu", "linear"))
+    valid.one_of(output, "output", ("linear", "relu"))
     h = teacher.hierarchy
+    W, n = _check_weights(teacher, W)
+    bias = _check_biases(b, n, h.internal)
+    top = h.top
+    for b_, a in h.edges:  # refuse before building any P_αβ
+        valid.size(
+            teacher.m[a] * teacher.m[b_], "teacher", f"entries in P[{(a, b_)!r}]"
+        )
+    P = {(a, b): teacher.transition(a, b, X, p) for b, a in h.edges}
+    prior = {r: teacher.prior(r, X, p) for r in h.regions}
+    F = {x: np.eye(teacher.d) for x in h.leaves}
+    Dm = {x: np.ones((teacher.d, teacher.d)) for x in h.leaves}
+    if D is not None:
+        valid.mapping(D, "D")
+    for a in h.internal:
+        raw = sum(P[(a, b)] @ F[b] @ W[(b, a)] for b in h.children(a))
+        if bias:
+            raw = raw + bias[a][None, :]
+        if D is not None:
+            if a not in D:
+                raise ValueError(f"D has no gates for region {a!r}")
+            Dm[a] = valid.array(D[a], f"D[{a!r}]")
+            if Dm[a].shape != raw.shape:
+                raise ValueError(
+                    f"D[{a!r}] must have shape {raw.shape}, got {Dm[a].shape}"
+                )
+        else:
+            act = output if a == top else activation
+            Dm[a] = (raw > 0).astype(np.float64) if act == "relu" else np.ones_like(raw)
+        F[a] = Dm[a] * raw
+    Gt = {top: prior[top][:, None] * (Dm[top] * np.eye(teacher.m[top]) - F[top])}
+    for b in reversed(h.internal[:-1]):
+        Gt[b] = Dm[b] * sum(P[(a, b)].T @ Gt[a] @ W[(b, a)].T for a in h.parents(b))
+    dW = {(b, a): (P[(a, b)] @ F[b]).T @ Gt[a] for b, a in h.edges}
+    db = {a: Gt[a].sum(0) for a in h.internal} if bias else {}
+    loss = 0.5 * float(prior[top] @ ((F[top] - np.eye(teacher.m[top])) ** 2).sum(1))
+    return MatrixForm(F=F, D=Dm, Gt=Gt, dW=dW, db=db, P=P, prior=prior, loss=loss)
+
+
+def _check_weights(teacher: Teacher, W) -> tuple[dict, dict[str, int]]:
+    """``W`` keyed by every edge ``(β, α)``, finite, with consistent widths ``n_α``."""
+    h = teacher.hierarchy
+    valid.mapping(W, "W")
     missing = set(h.edges) - set(W)
     if missing:
         raise ValueError(f"W has no weights for edges {sorted(missing)}")
     extra = set(W) - set(h.edges)
     if extra:
         raise ValueError(
-            f"W has weights for (child, parent) pairs that are not edges: {sorted(extra)}"
+            "W has weights for (child, parent) pairs that are not edges: "
+            f"{sorted(extra, key=str)}"
         )
-    W = {e: np.asarray(w, dtype=np.float64) for e, w in W.items()}
+    W = {e: valid.array(w, f"W[{e!r}]") for e, w in W.items()}
     n = {x: teacher.d for x in h.leaves}
-    for bb, a in h.edges:
-        w = W[(bb, a)]
-        if w.ndim != 2 or w.shape[0] != n.get(bb, w.shape[0]):
+    for b, a in h.edges:
+        w = W[(b, a)]
+        if w.ndim != 2 or w.shape[0] != n.get(b, w.shape[0]):
             raise ValueError(
-                f"W[{(bb, a)}] has shape {w.shape}; expected ({n.get(bb)}, n_{a})"
+                f"W[{(b, a)}] has shape {w.shape}; expected ({n.get(b)}, n_{a})"
             )
         if a in n and w.shape[1] != n[a]:
             raise ValueError(
-                f"W[{(bb, a)}] has {w.shape[1]} columns but region {a!r} has {n[a]} nodes"
+                f"W[{(b, a)}] has {w.shape[1]} columns but region {a!r} has "
+                f"{n[a]} nodes"
             )
         n[a] = w.shape[1]
-        if not np.isfinite(w).all():
-            raise ValueError(f"W[{(bb, a)}] contains NaN or inf")
     top = h.top
     if n[top] != teacher.m[top]:
         raise ValueError(
-            f"the top has {n[top]} nodes but the teacher has m_ω = {teacher.m[top]} classes"
+            f"W: the top has {n[top]} nodes but the teacher has "
+            f"m_ω = {teacher.m[top]} classes"
         )
-    P = {(a, bb): teacher.transition(a, bb, X, p) for bb, a in h.edges}
-    prior = {r: teacher.prior(r, X, p) for r in h.regions}
-    F = {x: np.eye(teacher.d) for x in h.leaves}
-    Dm = {x: np.ones((teacher.d, teacher.d)) for x in h.leaves}
-    for a in h.internal:
-        raw = sum(P[(a, bb)] @ F[bb] @ W[(bb, a)] for bb in h.children(a))
-        if b:
-            raw = raw + np.asarray(b[a], dtype=np.float64)[None, :]
-        if D is not None:
-            if D[a].shape != raw.shape:
-                raise ValueError(
-                    f"D[{a!r}] must have shape {raw.shape}, got {D[a].shape}"
-                )
-            Dm[a] = np.asarray(D[a], dtype=np.float64)
-        else:
-            act = output if a == top else activation
-            Dm[a] = (raw > 0).astype(np.float64) if act == "relu" else np.ones_like(raw)
-        F[a] = Dm[a] * raw
-    Gt = {top: prior[top][:, None] * (Dm[top] * np.eye(teacher.m[top]) - F[top])}
-    for bb in reversed(h.internal[:-1]):
-        Gt[bb] = Dm[bb] * sum(
-            P[(a, bb)].T @ Gt[a] @ W[(bb, a)].T for a in h.parents(bb)
-        )
-    dW = {(bb, a): (P[(a, bb)] @ F[bb]).T @ Gt[a] for bb, a in h.edges}
-    db = {a: Gt[a].sum(0) for a in h.internal} if b else {}
-    loss = 0.5 * float(prior[top] @ ((F[top] - np.eye(teacher.m[top])) ** 2).sum(1))
-    return MatrixForm(F=F, D=Dm, Gt=Gt, dW=dW, db=db, P=P, prior=prior, loss=loss)
+    return W, n
 
 
-# --------------------------------------------------------------------------- Theorem 2 diagnostics
+def _check_biases(b, n: dict[str, int], internal) -> dict[str, np.ndarray]:
+    """Biases ``b_α`` of every internal region (or none), finite, of length ``n_α``."""
+    if not b:
+        return {}
+    valid.mapping(b, "b")
+    missing = [a for a in internal if a not in b]
+    if missing:
+        raise ValueError(f"b has no biases for regions {missing}")
+    unknown = set(b) - set(internal)
+    if unknown:
+        raise ValueError(f"b has biases for unknown regions {sorted(unknown, key=str)}")
+    bias = {}
+    for a in internal:
+        bias[a] = valid.array(b[a], f"b[{a!r}]")
+        if bias[a].shape != (n[a],):
+            raise ValueError(f"b[{a!r}] must have shape ({n[a]},), got {bias[a].shape}")
+    return bias
+
+
+# ---------------------------------------------------------------- Theorem 2 diagnostics
 def _tv_gap(z_cond, z_full, code, p, sizes):
     """Σ_{c} P(c) TV( P(code | c), P(code | z_cond) ) with c = (z_cond, z_full)."""
     m1, m2, k = sizes
@@ -351,7 +382,8 @@ def _rel(err, ref) -> float:
 def reformulation_errors(
     student: Student, teacher: Teacher
 ) -> dict[str, dict[str, float]]:
-    """Relative error of Theorem 2's two equations at every region, on the real network's event averages.
+    """Relative error of Theorem 2's two equations at every region, on the real
+    network's event averages.
 
     ``forward`` compares ``F_α`` with ``D_α ∘ Σ_β P_αβ F_β W_βα`` (+ bias);
     ``backward`` compares ``G_β`` with ``D_β ∘ Σ_α P(z_α|z_β) G_α W_βαᵀ``
@@ -362,24 +394,33 @@ def reformulation_errors(
     -------
     dict mapping each internal region to ``{"forward": e, "backward": e}``.
     """
+    _check_pair(student, teacher)
     if student.batchnorm:
-        raise ValueError("Theorem 2 is stated for students without Batch Norm")
+        raise ValueError("student: Theorem 2 is stated for students without Batch Norm")
     ea = event_averages(student, teacher)
     h = teacher.hierarchy
-    W, biases = student.get_weights(), student.get_biases()
+    W, bias = student.get_weights(), student.get_biases()
     F, G = ({r: np.nan_to_num(M[r]) for r in M} for M in (ea.F, ea.G))
     out = {}
     for a in h.internal:
-        fwd = sum(teacher.transition(a, c) @ F[c] @ W[(c, a)] for c in h.children(a))
-        if biases:
-            fwd = fwd + biases[a]
+        fwd = sum(teacher.transition(a, b) @ F[b] @ W[(b, a)] for b in h.children(a))
+        if bias:
+            fwd = fwd + bias[a]
         out[a] = {"forward": _rel(F[a] - ea.D[a] * fwd, F[a])}
-        if a != h.top:
+    for b in h.internal:
+        if b != h.top:  # β as a child: P(z_α | z_β) = the transition β -> α
             back = sum(
-                teacher.transition(a, a2) @ G[a2] @ W[(a, a2)].T for a2 in h.parents(a)
+                teacher.transition(b, a) @ G[a] @ W[(b, a)].T for a in h.parents(b)
             )
-            out[a]["backward"] = _rel(G[a] - ea.D[a] * back, G[a])
+            out[b]["backward"] = _rel(G[b] - ea.D[b] * back, G[b])
     return out
+
+
+def _check_pair(student, teacher) -> None:
+    """A Student (without BN for Theorem 2) and a Teacher on the same hierarchy."""
+    valid.of_type(student, "student", Student)
+    valid.of_type(teacher, "teacher", Teacher)
+    valid.same_hierarchy(student, teacher)
 
 
 def assumption_gaps(
@@ -389,8 +430,10 @@ def assumption_gaps(
 
     All numbers are 0 exactly when the assumption holds (on the support of P(x)):
 
-    * ``focus``: ``E_{z_α,z_β} TV(P(x_β | z_α, z_β), P(x_β | z_β))`` — focus of knowledge;
-    * ``broadness``: ``E_{z_α,z_β} TV(P(x_α | z_α, z_β), P(x_α | z_α))`` — broadness of knowledge;
+    * ``focus``: ``E_{z_α,z_β} TV(P(x_β | z_α, z_β), P(x_β | z_β))`` — focus
+      of knowledge;
+    * ``broadness``: ``E_{z_α,z_β} TV(P(x_α | z_α, z_β), P(x_α | z_α))`` —
+      broadness of knowledge;
     * ``decorrelation_f``: mean over the nodes j of the parent α of
       ``E_{z_α} |Cov(f'_j, f^raw_j | z_α)|`` (``f^raw_j``: the pre-gate
       activation), what the forward line needs to factor the gate out;
@@ -410,18 +453,20 @@ def assumption_gaps(
     -------
     dict mapping each edge ``(β, α)`` to a dict of the numbers above.
     """
+    _check_pair(student, teacher)
     if student.batchnorm:
-        raise ValueError("Theorem 2 is stated for students without Batch Norm")
+        raise ValueError("student: Theorem 2 is stated for students without Batch Norm")
     h = teacher.hierarchy
     X, p = teacher.enumerate()
     z = teacher.events(X)
     run = student.run(X, z[h.top], p)
-    W, biases = student.get_weights(), student.get_biases()
+    W, bias = student.get_weights(), student.get_biases()
     d = teacher.d
 
     def content(region):
+        """Code of the field's content ``x_region`` and the number of codes."""
         span = list(h.span(region))
-        return X[:, span] @ (d ** np.arange(len(span) - 1, -1, -1)), d ** len(span)
+        return _undigits(X[:, span], d), d ** len(span)
 
     def cov_gap(gate, other, zb, m):
         e_gx, _ = condition_on(gate * other, zb, p, m)
@@ -430,27 +475,29 @@ def assumption_gaps(
         return float((prior @ np.abs(np.nan_to_num(e_gx - e_g * e_x))).mean())
 
     out = {}
-    for bb, a in h.edges:
-        xb, kb = content(bb)
+    m = teacher.m
+    for b, a in h.edges:
+        xb, kb = content(b)
         xa, ka = content(a)
         gaps = {
-            "focus": _tv_gap(z[bb], z[a], xb, p, (teacher.m[bb], teacher.m[a], kb)),
-            "broadness": _tv_gap(z[a], z[bb], xa, p, (teacher.m[a], teacher.m[bb], ka)),
+            "focus": _tv_gap(z[b], z[a], xb, p, (m[b], m[a], kb)),
+            "broadness": _tv_gap(z[a], z[b], xa, p, (m[a], m[b], ka)),
         }
-        raw = sum(run.f[c] @ W[(c, a)] for c in h.children(a)) + (
-            biases[a] if biases else 0.0
+        raw = sum(run.f[b2] @ W[(b2, a)] for b2 in h.children(a)) + (
+            bias[a] if bias else 0.0
         )
-        gaps["decorrelation_f"] = cov_gap(run.gate[a], raw, z[a], teacher.m[a])
-        if not h.is_leaf(bb):
-            graw = sum(run.g[a2] @ W[(bb, a2)].T for a2 in h.parents(bb))
-            gaps["decorrelation_g"] = cov_gap(run.gate[bb], graw, z[bb], teacher.m[bb])
-        out[(bb, a)] = gaps
+        gaps["decorrelation_f"] = cov_gap(run.gate[a], raw, z[a], m[a])
+        if not h.is_leaf(b):
+            graw = sum(run.g[a2] @ W[(b, a2)].T for a2 in h.parents(b))
+            gaps["decorrelation_g"] = cov_gap(run.gate[b], graw, z[b], m[b])
+        out[(b, a)] = gaps
     return out
 
 
-# --------------------------------------------------------------------------- §8: does the student mimic the teacher?
+# ---------------------------------------------- §8: does the student mimic the teacher?
 def selectivity(F: np.ndarray) -> np.ndarray:
-    """How concentrated each node's response is on one teacher event (talk slides, "long-term goal").
+    """How concentrated each node's response is on one teacher event (talk slides,
+    "long-term goal").
 
     For node j with non-negative event averages ``F[:, j]`` (a ReLU student's
     ``F_α``), the score is ``(max_a F[a, j] / Σ_a F[a, j] − 1/m) / (1 − 1/m)``:
@@ -466,12 +513,7 @@ def selectivity(F: np.ndarray) -> np.ndarray:
     -------
     ndarray, shape (n,)
     """
-    F = np.asarray(F, dtype=np.float64)
-    if F.ndim != 2 or F.shape[0] < 2:
-        raise ValueError(
-            f"F must be an m × n matrix with m >= 2 events, got shape {F.shape}"
-        )
-    F = np.nan_to_num(F)
+    F = _check_event_matrix(F)
     if (F < -1e-12).any():
         raise ValueError(
             "selectivity needs non-negative activations (a ReLU student's F)"
@@ -484,19 +526,18 @@ def selectivity(F: np.ndarray) -> np.ndarray:
 
 
 def event_coverage(F: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    """For each teacher event a, whether some node responds to a clearly more than to any other event.
+    """For each teacher event a, whether some node responds to a clearly more than to
+    any other event.
 
-    Node j *matches* event a when ``(F[a, j] − max_{a'≠a} F[a', j]) / max_a' F[a', j] > threshold``.
+    Node j *matches* event a when
+    ``(F[a, j] − max_{a'≠a} F[a', j]) / max_a' F[a', j] > threshold``.
 
     Returns
     -------
     ndarray of bool, shape (m,)
     """
-    F = np.nan_to_num(np.asarray(F, dtype=np.float64))
-    if F.ndim != 2 or F.shape[0] < 2:
-        raise ValueError(
-            f"F must be an m × n matrix with m >= 2 events, got shape {F.shape}"
-        )
+    F = _check_event_matrix(F)
+    threshold = valid.real(threshold, "threshold")
     peak = F.max(axis=0)
     covered = np.zeros(F.shape[0], dtype=bool)
     for a in range(F.shape[0]):
@@ -506,3 +547,19 @@ def event_coverage(F: np.ndarray, threshold: float = 0.5) -> np.ndarray:
         )
         covered[a] = bool((score > threshold).any())
     return covered
+
+
+def _check_event_matrix(F) -> np.ndarray:
+    """An ``m × n`` matrix of event averages, ``m >= 2``; NaN rows (events of zero
+    probability) become 0, inf is refused."""
+    try:
+        F = np.asarray(F, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"F must be an array of numbers ({e})") from None
+    if F.ndim != 2 or F.shape[0] < 2:
+        raise ValueError(
+            f"F must be an m × n matrix with m >= 2 events, got shape {F.shape}"
+        )
+    if np.isinf(F).any():
+        raise ValueError("F contains inf")
+    return np.nan_to_num(F)

@@ -1,4 +1,5 @@
-"""The student: a locally connected ReLU (or linear) network on the teacher's hierarchy (paper §2).
+"""The student: a locally connected ReLU (or linear) network on the teacher's hierarchy
+(paper §2).
 
 Region α holds ``n_α`` nodes. For node j of α with children k (nodes of the
 regions ``β ∈ ch(α)``)::
@@ -24,10 +25,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as tF
+from torch.nn.functional import one_hot
 
+from . import _validate as valid
 from .batchnorm import bn_forward
 from .hierarchy import Hierarchy
+from .teacher import Teacher
 
 Edge = tuple[str, str]
 
@@ -57,7 +60,7 @@ class Pass:
     f: dict[str, np.ndarray]
     gate: dict[str, np.ndarray]
     g: dict[str, np.ndarray]
-    dW: dict[Edge, np.ndarray]
+    dW: dict[Edge, np.ndarray]  # noqa: N815 - the paper's ΔW
     db: dict[str, np.ndarray]
     dc1: dict[str, np.ndarray]
     dc0: dict[str, np.ndarray]
@@ -65,7 +68,8 @@ class Pass:
 
 
 class Student(torch.nn.Module):
-    """Locally connected student network on a :class:`Hierarchy` (paper §2, Theorem 4's ``W_βα``).
+    """Locally connected student network on a :class:`Hierarchy` (paper §2, Theorem 4's
+    ``W_βα``).
 
     Parameters
     ----------
@@ -123,57 +127,29 @@ class Student(torch.nn.Module):
         device: str | torch.device = "cpu",
     ):
         super().__init__()
-        if not isinstance(hierarchy, Hierarchy):
-            raise TypeError(
-                f"hierarchy must be a Hierarchy, got {type(hierarchy).__name__}"
-            )
-        if activation not in ("relu", "linear"):
-            raise ValueError(
-                f"activation must be 'relu' or 'linear', got {activation!r}"
-            )
-        if output not in ("linear", "relu"):
-            raise ValueError(f"output must be 'linear' or 'relu', got {output!r}")
-        self.output = output
-        for name, v, lo in (("n_classes", n_classes, 1), ("d", d, 2)):
-            if not isinstance(v, (int, np.integer)) or v < lo:
-                raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
-        if not isinstance(seed, (int, np.integer)):
-            raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-        if eps < 0:
-            raise ValueError(f"eps must be >= 0, got {eps}")
-        h = self.hierarchy = hierarchy
-        self.d, self.activation, self.batchnorm, self.eps = (
-            int(d),
-            activation,
-            bool(batchnorm),
-            float(eps),
-        )
+        h = self.hierarchy = valid.of_type(hierarchy, "hierarchy", Hierarchy)
+        self.activation = valid.one_of(activation, "activation", ("relu", "linear"))
+        self.output = valid.one_of(output, "output", ("linear", "relu"))
+        n_classes = valid.integer(n_classes, "n_classes", lo=1)
+        self.d = valid.integer(d, "d", lo=2)
+        self.batchnorm = valid.flag(batchnorm, "batchnorm")
+        bias = valid.flag(bias, "bias")
+        self.eps = valid.real(eps, "eps", lo=0.0)
+        seed = valid.seed(seed)
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise TypeError(f"dtype must be a floating torch dtype, got {dtype!r}")
         self.dtype, self.device = dtype, torch.device(device)
-        self.n: dict[str, int] = {x: self.d for x in h.leaves}
-        for a in h.internal:
-            if a == h.top:
-                v = int(n_classes)
-            elif isinstance(n, Mapping):
-                if a not in n:
-                    raise ValueError(f"n has no width for region {a!r}")
-                v = n[a]
-            else:
-                v = n
-            if not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(
-                    f"width of region {a!r} must be a positive int, got {v!r}"
-                )
-            self.n[a] = int(v)
-        gen = torch.Generator().manual_seed(int(seed))
+        self.n = self._widths(n, n_classes)
+        gen = torch.Generator().manual_seed(seed)
         kw = dict(dtype=dtype)
         self.edge_index = {e: i for i, e in enumerate(h.edges)}
         self._W = torch.nn.ParameterList()
         for b, a in h.edges:
-            fan_in = sum(self.n[c] for c in h.children(a))
+            fan_in = sum(self.n[b2] for b2 in h.children(a))
             w = torch.randn(self.n[b], self.n[a], generator=gen, **kw) / fan_in**0.5
             self._W.append(torch.nn.Parameter(w.to(self.device)))
         self.region_index = {a: i for i, a in enumerate(h.internal)}
-        self._b = torch.nn.ParameterList(
+        self._bias = torch.nn.ParameterList(
             [
                 torch.nn.Parameter(torch.zeros(self.n[a], **kw, device=self.device))
                 for a in h.internal
@@ -197,11 +173,34 @@ class Student(torch.nn.Module):
             ]
         )
 
+    def _widths(self, n, n_classes: int) -> dict[str, int]:
+        """``n_α`` of every region (leaves ``d``, top ``n_classes``), size-guarded."""
+        h = self.hierarchy
+        widths = {x: self.d for x in h.leaves}
+        if isinstance(n, Mapping):
+            unknown = set(n) - set(h.regions)
+            if unknown:
+                raise ValueError(f"n has widths for unknown regions {sorted(unknown)}")
+        for a in h.internal:
+            if a == h.top:
+                widths[a] = n_classes
+            elif isinstance(n, Mapping):
+                if a not in n:
+                    raise ValueError(f"n has no width for region {a!r}")
+                widths[a] = valid.integer(n[a], f"width n[{a!r}]", lo=1)
+            else:
+                widths[a] = valid.integer(n, "n (width of every hidden region)", lo=1)
+        for b, a in h.edges:  # refuse before allocating any weight
+            valid.size(widths[b] * widths[a], "n", f"weights in W[{(b, a)!r}]")
+        return widths
+
     @classmethod
     def for_teacher(
         cls, teacher, n: int | Mapping[str, int] | None = None, **kwargs
-    ) -> "Student":
-        """A student for ``teacher``: same hierarchy, ``d``, ``n_ω = m_ω``; ``n_α = m_α`` unless ``n`` is given."""
+    ) -> Student:
+        """A student for ``teacher``: same hierarchy, ``d``, ``n_ω = m_ω``; ``n_α =
+        m_α`` unless ``n`` is given."""
+        valid.of_type(teacher, "teacher", Teacher)
         n = dict(teacher.m) if n is None else n
         return cls(
             teacher.hierarchy,
@@ -214,6 +213,8 @@ class Student(torch.nn.Module):
     # ------------------------------------------------------------ parameters
     def W(self, b: str, a: str) -> torch.nn.Parameter:
         """The weight matrix ``W_βα`` (``n_β × n_α``) of edge β → α."""
+        if not isinstance(b, str) or not isinstance(a, str):
+            raise TypeError(f"W(b, a) takes two region names, got {b!r}, {a!r}")
         if (b, a) not in self.edge_index:
             raise ValueError(
                 f"({b!r}, {a!r}) is not an edge (child, parent) of the hierarchy"
@@ -229,75 +230,84 @@ class Student(torch.nn.Module):
 
     def get_biases(self) -> dict[str, np.ndarray]:
         """All biases ``b_α`` (empty dict without biases)."""
-        if not len(self._b):
+        if not len(self._bias):
             return {}
         return {
-            a: self._b[i].detach().cpu().numpy().astype(np.float64)
+            a: self._bias[i].detach().cpu().numpy().astype(np.float64)
             for a, i in self.region_index.items()
         }
 
     def set_weights(
         self, W: Mapping[Edge, np.ndarray], b: Mapping[str, np.ndarray] | None = None
     ) -> None:
-        """Overwrite weights (and biases) in place; shapes must match ``(n_β, n_α)``."""
-        for e, w in W.items():
-            p = self.W(*e)
-            w = torch.as_tensor(np.asarray(w), dtype=self.dtype)
-            if tuple(w.shape) != tuple(p.shape):
+        """Overwrite weights (and biases) in place; shapes must match ``(n_β, n_α)``.
+
+        Parameters
+        ----------
+        W : mapping of (β, α) to array, shape (n_β, n_α)
+            Some or all weights, keyed like :meth:`get_weights`.
+        b : mapping of str to array, shape (n_α,), optional
+            Biases of internal regions (needs ``bias=True``).
+
+        Raises
+        ------
+        ValueError
+            On an unknown edge or region, a wrong shape, NaN or inf; nothing
+            is written then.
+        """
+        new_W = {}
+        for e, w in valid.mapping(W, "W").items():
+            if not (isinstance(e, tuple) and len(e) == 2):
+                raise ValueError(f"W keys must be (child, parent) edges, got {e!r}")
+            target = self.W(*e)
+            w = valid.array(w, f"W[{e!r}]")
+            if w.shape != tuple(target.shape):
                 raise ValueError(
-                    f"W{e} must have shape {tuple(p.shape)}, got {tuple(w.shape)}"
+                    f"W[{e!r}] must have shape {tuple(target.shape)}, got {w.shape}"
                 )
-            with torch.no_grad():
-                p.copy_(w)
-        for a, v in (b or {}).items():
-            if not len(self._b):
-                raise ValueError("this student has no biases (bias=False)")
-            if a not in self.region_index:
-                raise ValueError(f"unknown internal region {a!r}")
-            v = torch.as_tensor(np.asarray(v), dtype=self.dtype)
-            if tuple(v.shape) != (self.n[a],):
+            new_W[e] = (target, w)
+        new_bias = {}
+        for a, v in valid.mapping({} if b is None else b, "b").items():
+            if not len(self._bias):
+                raise ValueError("b: this student has no biases (bias=False)")
+            valid.region(a, self.region_index, "region in b")
+            v = valid.array(v, f"b[{a!r}]")
+            if v.shape != (self.n[a],):
                 raise ValueError(
-                    f"b[{a!r}] must have shape ({self.n[a]},), got {tuple(v.shape)}"
+                    f"b[{a!r}] must have shape ({self.n[a]},), got {v.shape}"
                 )
-            with torch.no_grad():
-                self._b[self.region_index[a]].copy_(v)
+            new_bias[a] = v
+        with torch.no_grad():
+            for target, w in new_W.values():
+                target.copy_(torch.as_tensor(w, dtype=self.dtype))
+            for a, v in new_bias.items():
+                self._bias[self.region_index[a]].copy_(
+                    torch.as_tensor(v, dtype=self.dtype)
+                )
 
     # ------------------------------------------------------------ forward
     def _check_X(self, X) -> torch.Tensor:
-        X = np.asarray(X)
-        if X.ndim != 2 or X.shape[1] != self.hierarchy.n_inputs:
-            raise ValueError(
-                f"X must have shape (N, {self.hierarchy.n_inputs}), got {X.shape}"
-            )
-        if not np.issubdtype(X.dtype, np.integer):
-            raise TypeError(f"X must hold integer input values, got dtype {X.dtype}")
-        if X.size and (X.min() < 0 or X.max() >= self.d):
-            raise ValueError(f"X values must lie in 0..{self.d - 1}")
+        X = valid.inputs(X, self.hierarchy.n_inputs, self.d)
+        valid.nonempty(len(X), "X")
         return torch.as_tensor(X, dtype=torch.long, device=self.device)
 
     def _check_p(self, p, N: int) -> torch.Tensor:
         if p is None:
             return torch.full((N,), 1.0 / N, dtype=self.dtype, device=self.device)
-        p = np.asarray(p, dtype=np.float64)
-        if p.shape != (N,):
-            raise ValueError(
-                f"p must have shape ({N},) (one weight per sample), got {p.shape}"
-            )
-        if np.isnan(p).any() or (p < 0).any() or not np.isclose(p.sum(), 1.0):
-            raise ValueError("p must be non-negative, without NaN, and sum to 1")
+        p = valid.prob_vector(p, "p (one weight per sample)", shape=(N,))
         return torch.as_tensor(p, dtype=self.dtype, device=self.device)
 
     def _forward(self, X: torch.Tensor, p: torch.Tensor):
         h = self.hierarchy
         f, gate, lin = {}, {}, {}
         for i, x in enumerate(h.leaves):
-            f[x] = tF.one_hot(X[:, i], self.d).to(self.dtype).requires_grad_(True)
+            f[x] = one_hot(X[:, i], self.d).to(self.dtype).requires_grad_(True)
             gate[x] = torch.ones_like(f[x])
         bn = {a: i for i, a in enumerate(self.bn_regions)}
         for a in h.internal:
             z = sum(f[b] @ self.W(b, a) for b in h.children(a))
-            if len(self._b):
-                z = z + self._b[self.region_index[a]]
+            if len(self._bias):
+                z = z + self._bias[self.region_index[a]]
             lin[a] = z
             if a in bn:
                 z = bn_forward(z, self._c1[bn[a]], self._c0[bn[a]], p=p, eps=self.eps)
@@ -311,13 +321,14 @@ class Student(torch.nn.Module):
         return f, gate, lin
 
     def forward(self, X) -> torch.Tensor:
-        """Top activations ``f_ω(x)`` for integer inputs ``X`` of shape (N, n_inputs)."""
+        """Top activations ``f_ω(x)`` for integer inputs ``X``, shape (N, n_inputs)."""
         Xt = self._check_X(X)
         f, _, _ = self._forward(Xt, self._check_p(None, len(Xt)))
         return f[self.hierarchy.top]
 
     def run(self, X, y, p=None) -> Pass:
-        """Forward and backward pass over a batch: f, f', g of every region and the updates.
+        """Forward and backward pass over a batch: f, f', g of every region and the
+        updates.
 
         Parameters
         ----------
@@ -337,18 +348,20 @@ class Student(torch.nn.Module):
         h = self.hierarchy
         leaves = [f[x] for x in h.leaves]
         lins = [lin[a] for a in h.internal]
-        params = list(self._W) + list(self._b) + list(self._c1) + list(self._c0)
+        params = list(self._W) + list(self._bias) + list(self._c1) + list(self._c0)
         grads = torch.autograd.grad(loss, leaves + lins + params, allow_unused=True)
         safe_p = torch.where(pt > 0, pt, torch.ones_like(pt))[:, None]
         g = {}
         for r, gr in zip(
-            list(h.leaves) + list(h.internal), grads[: len(leaves) + len(lins)]
+            list(h.leaves) + list(h.internal),
+            grads[: len(leaves) + len(lins)],
+            strict=True,
         ):
             g[r] = (-gr / safe_p).detach().cpu().numpy()
         rest = [
             (-gr if gr is not None else None) for gr in grads[len(leaves) + len(lins) :]
         ]
-        nW, nb, nc = len(self._W), len(self._b), len(self._c1)
+        nW, nb, nc = len(self._W), len(self._bias), len(self._c1)
         np_ = lambda t: t.detach().cpu().numpy()  # noqa: E731
         dW = {e: np_(rest[i]) for e, i in self.edge_index.items()}
         db = {a: np_(rest[nW + i]) for a, i in self.region_index.items()} if nb else {}
@@ -366,9 +379,9 @@ class Student(torch.nn.Module):
         )
 
     def gd_step(self, X, y, lr: float, p=None) -> Pass:
-        """One gradient-descent step ``W ← W + lr · ΔW`` (all parameters); returns the pass before it."""
-        if not lr > 0:
-            raise ValueError(f"lr must be positive, got {lr}")
+        """One gradient-descent step ``W ← W + lr · ΔW`` (all parameters); returns the
+        pass before it."""
+        lr = valid.positive(lr, "lr")
         out = self.run(X, y, p)
         with torch.no_grad():
             for e, i in self.edge_index.items():
@@ -376,8 +389,8 @@ class Student(torch.nn.Module):
                     out.dW[e], dtype=self.dtype, device=self.device
                 )
             for a, i in self.region_index.items():
-                if len(self._b):
-                    self._b[i] += lr * torch.as_tensor(
+                if len(self._bias):
+                    self._bias[i] += lr * torch.as_tensor(
                         out.db[a], dtype=self.dtype, device=self.device
                     )
             for i, a in enumerate(self.bn_regions):
@@ -390,24 +403,25 @@ class Student(torch.nn.Module):
         return out
 
     def loss(self, X, y, p=None) -> torch.Tensor:
-        """The differentiable loss ``Σ_i p_i ||f_ω(x_i) − onehot(y_i)||² / 2`` on a batch (torch scalar)."""
+        """The differentiable loss ``Σ_i p_i ||f_ω(x_i) − onehot(y_i)||² / 2`` on a
+        batch (torch scalar)."""
         return self._forward_loss(X, y, p)[-1]
 
     def _forward_loss(self, X, y, p):
         """Validated forward pass and loss: (f, gate, lin, p as a tensor, loss)."""
         Xt = self._check_X(X)
         N = len(Xt)
-        y = np.asarray(y)
         top = self.hierarchy.top
+        y = np.asarray(y)
         if y.shape != (N,) or not np.issubdtype(y.dtype, np.integer):
             raise ValueError(
                 f"y must be an integer array of shape ({N},), got {y.dtype} {y.shape}"
             )
-        if N and (y.min() < 0 or y.max() >= self.n[top]):
-            raise ValueError(f"labels must lie in 0..{self.n[top] - 1}")
+        if y.min() < 0 or y.max() >= self.n[top]:
+            raise ValueError(f"y: labels must lie in 0..{self.n[top] - 1}")
         pt = self._check_p(p, N)
         f, gate, lin = self._forward(Xt, pt)
-        target = tF.one_hot(torch.as_tensor(y, device=self.device), self.n[top]).to(
+        target = one_hot(torch.as_tensor(y, device=self.device), self.n[top]).to(
             self.dtype
         )
         return f, gate, lin, pt, 0.5 * (pt * ((f[top] - target) ** 2).sum(1)).sum()
@@ -423,7 +437,8 @@ class Student(torch.nn.Module):
         optimizer: str = "sgd",
         seed: int = 0,
     ) -> np.ndarray:
-        """Train on ``(X, y)``: full-batch gradient descent, or SGD on seeded mini-batches.
+        """Train on ``(X, y)``: full-batch gradient descent, or SGD on seeded
+        mini-batches.
 
         Parameters
         ----------
@@ -447,26 +462,29 @@ class Student(torch.nn.Module):
         ndarray, shape (steps,)
             The loss of each step's batch, before the update.
         """
-        if not isinstance(steps, (int, np.integer)) or steps < 1:
-            raise ValueError(f"steps must be a positive int, got {steps!r}")
-        if not lr > 0:
-            raise ValueError(f"lr must be positive, got {lr}")
-        if optimizer not in ("sgd", "adam"):
-            raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
-        X, y = np.asarray(X), np.asarray(y)
-        N = len(X)
-        if batch_size is not None and not (
-            isinstance(batch_size, (int, np.integer)) and 1 <= batch_size
-        ):
-            raise ValueError(
-                f"batch_size must be a positive int or None, got {batch_size!r}"
+        steps = valid.integer(steps, "steps", lo=1)
+        valid.size(steps, "steps", "training steps", "MAX_BATCH")
+        lr = valid.positive(lr, "lr")
+        valid.one_of(optimizer, "optimizer", ("sgd", "adam"))
+        X = valid.inputs(X, self.hierarchy.n_inputs, self.d)
+        N = valid.nonempty(len(X), "X")
+        y = np.asarray(y)
+        if y.shape != (N,):
+            raise ValueError(f"y must have shape ({N},) (one label per row of X)")
+        if batch_size is not None:
+            batch_size = valid.integer(batch_size, "batch_size", lo=1)
+            valid.size(
+                batch_size * self.hierarchy.n_inputs,
+                "batch_size",
+                "input values per batch",
+                "MAX_BATCH",
             )
         pn = np.full(N, 1.0 / N) if p is None else np.asarray(p, dtype=np.float64)
         self._check_p(pn, N)
+        rng = valid.rng(valid.seed(seed))
         opt = (torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam)(
             self.parameters(), lr=lr
         )
-        rng = np.random.default_rng(seed)
         history = np.empty(steps)
         for t in range(steps):
             if batch_size is None:
@@ -483,4 +501,8 @@ class Student(torch.nn.Module):
 
     def __repr__(self) -> str:
         widths = ", ".join(f"{a}: {self.n[a]}" for a in self.hierarchy.internal)
-        return f"Student({self.activation}, output={self.output}, batchnorm={self.batchnorm}, bias={bool(len(self._b))}, n={{{widths}}})"
+        return (
+            f"Student({self.activation}, output={self.output}, "
+            f"batchnorm={self.batchnorm}, bias={bool(len(self._bias))}, "
+            f"n={{{widths}}})"
+        )

@@ -10,42 +10,19 @@ enumerating the (small) input space or counted from samples.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping
 
 import numpy as np
 
+from . import _validate as valid
 from .hierarchy import Hierarchy
 
 ArrayLike = np.ndarray
 
 
-def _as_rng(seed) -> np.random.Generator:
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if not isinstance(seed, (int, np.integer)):
-        raise TypeError(
-            f"seed must be an int or numpy Generator, got {type(seed).__name__}"
-        )
-    return np.random.default_rng(int(seed))
-
-
-def _check_prob_vector(p: np.ndarray, name: str, axis: int = -1) -> np.ndarray:
-    p = np.asarray(p, dtype=float)
-    if np.isnan(p).any():
-        raise ValueError(f"{name} contains NaN")
-    if (p < 0).any():
-        raise ValueError(f"{name} has negative probabilities (min {p.min():.3g})")
-    s = p.sum(axis=axis)
-    if not np.allclose(s, 1.0, atol=1e-9):
-        raise ValueError(
-            f"{name} must sum to 1 along its last axis, sums are {np.round(s, 6)}"
-        )
-    return p
-
-
 class Teacher:
-    """A summarization teacher on a :class:`Hierarchy` with a data distribution ``P(x)``.
+    """A summarization teacher on a :class:`Hierarchy` with a data distribution
+    ``P(x)``.
 
     Parameters
     ----------
@@ -59,7 +36,7 @@ class Teacher:
         lossless teacher on overlapping fields); hitting one raises.
     d : int
         Number of values of each input position (leaves have ``m = d``).
-    px : None, "uniform", ndarray of shape (n_inputs, d), or ndarray of shape (d**n_inputs,)
+    px : None, "uniform", ndarray (n_inputs, d) or ndarray (d**n_inputs,)
         Data distribution. ``None``/``"uniform"``: uniform over all inputs;
         a 2-D array: a product distribution with one probability row per
         position; a 1-D array: explicit probabilities of every input in
@@ -86,23 +63,17 @@ class Teacher:
         px=None,
         m: Mapping[str, int] | None = None,
     ):
-        if not isinstance(hierarchy, Hierarchy):
-            raise TypeError(
-                f"hierarchy must be a Hierarchy, got {type(hierarchy).__name__}"
-            )
-        if not isinstance(d, (int, np.integer)) or d < 2:
-            raise ValueError(
-                f"d (values per input position) must be an int >= 2, got {d!r}"
-            )
-        self.hierarchy = h = hierarchy
-        self.d = int(d)
+        h = self.hierarchy = valid.of_type(hierarchy, "hierarchy", Hierarchy)
+        self.d = _check_d(d)
         self.m: dict[str, int] = {x: self.d for x in h.leaves}
         self.phi: dict[str, np.ndarray] = {}
+        valid.mapping(phi, "phi")
         extra = set(phi) - set(h.internal)
         if extra:
             raise ValueError(
-                f"phi has tables for unknown or leaf regions {sorted(extra)}"
+                f"phi has tables for unknown or leaf regions {sorted(extra, key=str)}"
             )
+        m = self._check_m(m)
         for a in h.internal:
             if a not in phi:
                 raise ValueError(f"phi has no table for region {a!r}")
@@ -114,11 +85,17 @@ class Teacher:
             want = tuple(self.m[b] for b in h.children(a))
             if t.shape != want:
                 raise ValueError(
-                    f"phi[{a!r}] must have shape {want} (one axis per child, length m_child), got {t.shape}"
+                    f"phi[{a!r}] must have shape {want} (one axis per child, "
+                    f"length m_child), got {t.shape}"
                 )
-            m_a = int(m[a]) if m is not None and a in m else int(t.max()) + 1
+            m_a = m[a] if a in m else int(t.max()) + 1
             if t.min() < -1 or t.max() >= m_a:
-                raise ValueError(f"phi[{a!r}] has events outside 0..{m_a - 1}")
+                raise ValueError(
+                    f"phi[{a!r}] has events outside 0..{m_a - 1} "
+                    "(-1 marks an impossible child combination)"
+                )
+            if m_a < 1:
+                raise ValueError(f"phi[{a!r}] marks every child combination -1")
             self.m[a] = m_a
             self.phi[a] = t.astype(np.int64)
         self.px = self._check_px(px)
@@ -126,7 +103,7 @@ class Teacher:
 
     # ------------------------------------------------------------ constructors
     @classmethod
-    def lossless(cls, hierarchy: Hierarchy, d: int = 2, px=None) -> "Teacher":
+    def lossless(cls, hierarchy: Hierarchy, d: int = 2, px=None) -> Teacher:
         """Lossless teacher: ``z_α`` encodes all of ``x_α`` (so ``m_α = d**sz(α)``).
 
         ``z_α`` is the base-``d`` number whose digits are ``x_α`` in position
@@ -134,8 +111,14 @@ class Teacher:
         mixed-radix (Kronecker) combination of the children's events. The
         teacher is exactly invertible (:meth:`decode`); paper §2, Theorem 3.
         """
-        h = hierarchy
-        d = int(d)
+        h = valid.of_type(hierarchy, "hierarchy", Hierarchy)
+        d = _check_d(d)
+        for a in h.internal:  # refuse before allocating any table
+            valid.size(
+                valid.prod(d ** h.sz(b) for b in h.children(a)),
+                "hierarchy and d",
+                f"entries in the lossless table phi[{a!r}]",
+            )
         phi = {}
         for a in h.internal:
             span = h.span(a)
@@ -167,8 +150,9 @@ class Teacher:
         seed: int | np.random.Generator,
         d: int = 2,
         px=None,
-    ) -> "Teacher":
-        """Random lossy teacher: each ``φ_α`` a random surjective table onto ``m_α`` events.
+    ) -> Teacher:
+        """Random lossy teacher: each ``φ_α`` a random surjective table onto ``m_α``
+        events.
 
         Parameters
         ----------
@@ -180,15 +164,25 @@ class Teacher:
             to very lossy.
         seed : int or numpy Generator
         """
-        h = hierarchy
-        rng = _as_rng(seed)
+        h = valid.of_type(hierarchy, "hierarchy", Hierarchy)
+        d = _check_d(d)
+        rng = valid.rng(seed)
         ms = {}
         for a in h.internal:
-            v = m[a] if isinstance(m, Mapping) else m
-            if not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"m[{a!r}] must be a positive int, got {v!r}")
-            ms[a] = int(v)
-        mm = {x: int(d) for x in h.leaves}
+            if isinstance(m, Mapping):
+                if a not in m:
+                    raise ValueError(f"m has no event count for region {a!r}")
+                ms[a] = valid.integer(m[a], f"m[{a!r}]", lo=1)
+            else:
+                ms[a] = valid.integer(m, "m", lo=1)
+        mm = {x: d for x in h.leaves}
+        for a in h.internal:  # table sizes, before allocating any
+            n = valid.size(
+                valid.prod(mm[b] for b in h.children(a)),
+                "hierarchy, d and m",
+                f"entries in the table phi[{a!r}]",
+            )
+            mm[a] = min(ms[a], n)
         phi = {}
         for a in h.internal:
             shape = tuple(mm[b] for b in h.children(a))
@@ -197,44 +191,44 @@ class Teacher:
             t = rng.integers(0, k, size=n)
             t[rng.permutation(n)[:k]] = np.arange(k)  # every event is reachable
             phi[a] = t.reshape(shape)
-            mm[a] = k
         return cls(h, phi, d=d, px=px, m={a: mm[a] for a in h.internal})
 
     # --------------------------------------------------------------- checks
+    def _check_m(self, m) -> dict[str, int]:
+        """Explicit event counts ``m`` (internal regions; leaves only as ``d``)."""
+        if m is None:
+            return {}
+        h = self.hierarchy
+        out = {}
+        for a, v in valid.mapping(m, "m").items():
+            valid.region(a, self.m if a in self.m else h.internal, "region in m")
+            v = valid.integer(v, f"m[{a!r}]", lo=1)
+            if a in self.m and v != self.d:  # a leaf has m = d
+                raise ValueError(f"m[{a!r}] of a leaf must be d = {self.d}, got {v}")
+            out[a] = valid.size(v, f"m[{a!r}]", "events")
+        return out
+
     def _check_px(self, px):
         n, d = self.hierarchy.n_inputs, self.d
         if px is None or (isinstance(px, str) and px == "uniform"):
             return None
         if isinstance(px, str):
             raise ValueError(f"px must be None, 'uniform' or an array, got {px!r}")
-        px = np.asarray(px, dtype=float)
-        if px.shape == (n, d):
-            return _check_prob_vector(px, "px (per-position distribution)")
-        if px.shape == (d**n,):
-            return _check_prob_vector(px, "px (explicit distribution)")
+        shape = np.shape(px)
+        if shape == (n, d):
+            return valid.prob_vector(px, "px (per-position distribution)")
+        if shape == (d**n,):
+            return valid.prob_vector(px, "px (explicit distribution)")
         raise ValueError(
-            f"px must have shape ({n}, {d}) (product) or ({d**n},) (explicit), got {px.shape}"
+            f"px must have shape ({n}, {d}) (product) or ({d**n},) (explicit), "
+            f"got {shape}"
         )
 
     def _check_X(self, X) -> np.ndarray:
-        X = np.asarray(X)
-        n = self.hierarchy.n_inputs
-        if X.ndim != 2 or X.shape[1] != n:
-            raise ValueError(
-                f"X must have shape (N, {n}) (one row per input), got {X.shape}"
-            )
-        if not np.issubdtype(X.dtype, np.integer):
-            raise TypeError(f"X must hold integer input values, got dtype {X.dtype}")
-        if X.size and (X.min() < 0 or X.max() >= self.d):
-            raise ValueError(f"X values must lie in 0..{self.d - 1}")
-        return X
+        return valid.inputs(X, self.hierarchy.n_inputs, self.d)
 
-    def _check_region(self, a: str) -> str:
-        if a not in self.m:
-            raise ValueError(
-                f"unknown region {a!r}; regions are {list(self.hierarchy.regions)}"
-            )
-        return a
+    def _check_region(self, a: str, name: str = "region") -> str:
+        return valid.region(a, self.m, name)
 
     # --------------------------------------------------------------- data
     def enumerate(self) -> tuple[np.ndarray, np.ndarray]:
@@ -249,10 +243,12 @@ class Teacher:
         """
         if self._enum is None:
             n, d = self.hierarchy.n_inputs, self.d
-            if d**n > 2**22:
-                raise ValueError(
-                    f"input space has {d**n} points; too many to enumerate (use sample)"
-                )
+            valid.size(
+                d**n,
+                "the teacher's d**n_inputs",
+                "inputs to enumerate (use sample)",
+                "MAX_INPUTS",
+            )
             X = _digits(np.arange(d**n), d, n)
             if self.px is None:
                 p = np.full(d**n, 1.0 / d**n)
@@ -266,10 +262,10 @@ class Teacher:
 
     def sample(self, n: int, seed: int | np.random.Generator) -> np.ndarray:
         """``n`` inputs drawn i.i.d. from ``P(x)``; shape (n, n_inputs)."""
-        if not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"n must be a positive int, got {n!r}")
-        rng = _as_rng(seed)
+        n = valid.integer(n, "n", lo=1)
         ni, d = self.hierarchy.n_inputs, self.d
+        valid.size(n * ni, "n", "sampled values (n × n_inputs)", "MAX_BATCH")
+        rng = valid.rng(seed)
         if self.px is None:
             return rng.integers(0, d, size=(n, ni))
         if self.px.ndim == 2:
@@ -303,16 +299,14 @@ class Teacher:
 
     def _weights(self, X, p):
         if X is None:
-            X, p = self.enumerate()
-        else:
-            X = self._check_X(X)
-            if p is None:
-                p = np.full(len(X), 1.0 / len(X))
-            else:
-                p = _check_prob_vector(p, "sample weights p")
-                if p.shape != (len(X),):
-                    raise ValueError(f"p must have shape ({len(X)},), got {p.shape}")
-        return X, p
+            if p is not None:
+                raise ValueError("p (sample weights) needs X (the samples they weigh)")
+            return self.enumerate()
+        X = self._check_X(X)
+        valid.nonempty(len(X), "X")
+        if p is None:
+            return X, np.full(len(X), 1.0 / len(X))
+        return X, valid.prob_vector(p, "sample weights p", shape=(len(X),))
 
     def prior(self, a: str, X=None, p=None) -> np.ndarray:
         """``P(z_α)``: exact (``X=None``, by enumeration) or counted from samples ``X``.
@@ -327,8 +321,9 @@ class Teacher:
         return np.bincount(self.events(X)[a], weights=p, minlength=self.m[a])
 
     def joint(self, a: str, b: str, X=None, p=None) -> np.ndarray:
-        """``P(z_α, z_β)`` as an ``m_α × m_β`` matrix (exact, or counted from samples)."""
-        self._check_region(a), self._check_region(b)
+        """``P(z_α, z_β)``, an ``m_α × m_β`` matrix (exact, or counted from samples)."""
+        self._check_region(a, "region a"), self._check_region(b, "region b")
+        valid.size(self.m[a] * self.m[b], f"joint({a!r}, {b!r})", "entries (m_α m_β)")
         X, p = self._weights(X, p)
         z = self.events(X)
         J = np.zeros((self.m[a], self.m[b]))
@@ -336,7 +331,8 @@ class Teacher:
         return J
 
     def transition(self, a: str, b: str, X=None, p=None) -> np.ndarray:
-        """``P_αβ``: the ``m_α × m_β`` matrix of ``P(z_β | z_α)`` (Theorem 4's notation).
+        """``P_αβ``: the ``m_α × m_β`` matrix of ``P(z_β | z_α)`` (Theorem 4's
+        notation).
 
         Exact when ``X`` is None (enumeration), otherwise frequency counts
         over the samples ``X`` (optionally weighted by ``p``). Any two regions
@@ -355,7 +351,8 @@ class Teacher:
 
     # --------------------------------------------------------------- lossless
     def decode(self, a: str, z) -> np.ndarray:
-        """Inputs ``x_α`` (positions ``span(α)``) of a lossless teacher's events ``z_α``.
+        """Inputs ``x_α`` (positions ``span(α)``) of a lossless teacher's events
+        ``z_α``.
 
         Raises
         ------
@@ -364,22 +361,27 @@ class Teacher:
         """
         self._check_region(a)
         h = self.hierarchy
+        z = valid.int_array(z, "z", lo=0, hi=self.m[a] - 1)
         if not self.is_lossless(a):
             raise ValueError(
-                f"region {a!r} is lossy (m = {self.m[a]} < d**sz = {self.d ** h.sz(a)}): cannot decode"
+                f"region {a!r} is lossy (m = {self.m[a]} < d**sz = "
+                f"{self.d ** h.sz(a)}): cannot decode"
             )
-        return _digits(np.asarray(z), self.d, h.sz(a))
+        return _digits(z, self.d, h.sz(a))
 
     def is_lossless(self, a: str | None = None) -> bool:
-        """Whether ``z_α`` determines ``x_α`` (checked on every input); all regions if ``a`` is None."""
+        """Whether ``z_α`` determines ``x_α`` (checked on every input); all regions if
+        ``a`` is None."""
         regions = (
             [self._check_region(a)] if a is not None else list(self.hierarchy.internal)
         )
         n = self.hierarchy.n_inputs
-        if self.d**n > 2**16:
-            raise ValueError(
-                "input space too large to check losslessness by enumeration"
-            )
+        valid.size(
+            self.d**n,
+            "the teacher's d**n_inputs",
+            "inputs to enumerate (losslessness is checked on every input)",
+            "MAX_INPUTS",
+        )
         X = _digits(np.arange(self.d**n), self.d, n)
         z = self.events(X)
         for r in regions:
@@ -409,3 +411,9 @@ def _undigits(digits: np.ndarray, d: int) -> np.ndarray:
     n = digits.shape[-1]
     powers = d ** np.arange(n - 1, -1, -1, dtype=np.int64)
     return digits @ powers
+
+
+def _check_d(d) -> int:
+    """``d``, the number of values of each input position: an int >= 2."""
+    d = valid.integer(d, "d (values per input position)", lo=2)
+    return valid.size(d, "d", "events at each leaf")
