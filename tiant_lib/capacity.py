@@ -296,8 +296,7 @@ def readout_floor(teacher, fields: Sequence[str], level: str = "input") -> float
     teacher = _check_teacher(teacher)
     if isinstance(fields, (str, Mapping)) or not isinstance(fields, Sequence):
         raise TypeError(
-            "fields must be a sequence of region names, got "
-            f"{type(fields).__name__}"
+            f"fields must be a sequence of region names, got {type(fields).__name__}"
         )
     if not len(fields):
         raise ValueError("fields must be a non-empty sequence of region names")
