@@ -35,12 +35,18 @@ def _as_int_array(v, name: str) -> np.ndarray:
     return v
 
 
-def _seed_list(seeds, K: int | None = None) -> list[int]:
-    """``seeds`` (a sequence or 1-D array of ints) as a list of valid seeds."""
+def _as_sequence(seeds) -> Sequence:
+    """``seeds`` if it is a sequence (or a 1-D array); TypeError otherwise."""
     if isinstance(seeds, np.ndarray) and seeds.ndim == 1:
-        seeds = seeds.tolist()
+        return seeds
     if isinstance(seeds, (str, Mapping)) or not isinstance(seeds, Sequence):
         raise TypeError(f"seeds must be a sequence of ints, got {type(seeds).__name__}")
+    return seeds
+
+
+def _seed_list(seeds, K: int | None = None) -> list[int]:
+    """``seeds`` (a sequence or 1-D array of ints) as a list of valid seeds."""
+    seeds = _as_sequence(seeds)
     if K is not None and len(seeds) != K:
         raise ValueError(f"seeds must hold {K} ints, got {len(seeds)}")
     valid.size(len(seeds), "seeds", "members", "MAX_BATCH")
@@ -92,8 +98,8 @@ class StudentEnsemble(torch.nn.Module):
         device: str | torch.device = "cpu",
     ):
         super().__init__()
-        seeds = _seed_list(seeds)
-        if not seeds:
+        seeds = _as_sequence(seeds)
+        if not len(seeds):
             raise ValueError("seeds must be a non-empty sequence of ints")
 
         def member(seed: int) -> Student:
@@ -112,13 +118,14 @@ class StudentEnsemble(torch.nn.Module):
                 device=device,
             )
 
-        members = [member(seeds[0])]  # validates the architecture
+        members = [member(valid.seed(seeds[0], "seeds[0]"))]  # checks the rest
         # refuse before building the others: K × the parameters of one Student
         valid.size(
             len(seeds) * sum(q.numel() for q in members[0].parameters()),
             "seeds",
             "stacked parameters (members × parameters of one Student)",
         )
+        seeds = _seed_list(seeds)
         members += [member(s) for s in seeds[1:]]
         self._init_from(members)
         self.seeds = tuple(int(s) for s in seeds)
