@@ -412,8 +412,7 @@ def _event_setup(teacher, W, b, activation, output):
         )
     if set(W) != set(h.edges):
         raise ValueError("W must have one stacked weight array per edge (β, α)")
-    # copies: event_gd updates them in place
-    W = {e: np.array(valid.array(w, f"W[{e}]", ndim=3)) for e, w in W.items()}
+    W = {e: valid.array(w, f"W[{e}]", ndim=3) for e, w in W.items()}
     B = {w.shape[0] for w in W.values()}
     if len(B) != 1:
         raise ValueError("every W[e] must have shape (B, n_β, n_α) with the same B")
@@ -426,7 +425,7 @@ def _event_setup(teacher, W, b, activation, output):
                 f"W[{(c, a)}] must have shape (B, {width[c]}, {width[a]}) "
                 f"(n_β, n_α), got {W[(c, a)].shape}"
             )
-    b = {a: np.array(valid.array(v, f"b[{a!r}]", ndim=2)) for a, v in (b or {}).items()}
+    b = {a: valid.array(v, f"b[{a!r}]", ndim=2) for a, v in (b or {}).items()}
     if b and set(b) != set(h.internal):
         raise ValueError("b must be empty or hold a bias for every internal region")
     for a, v in b.items():
@@ -439,6 +438,9 @@ def _event_setup(teacher, W, b, activation, output):
         "W",
         "entries in one stacked activation F_α (B × m_α × n_α)",
     )
+    # copies (as np.array(w, dtype=float64) made them): event_gd updates in place
+    W = {e: np.array(w) for e, w in W.items()}
+    b = {a: np.array(v) for a, v in b.items()}
     idx = {(a, c): teacher.transition(a, c).argmax(1) for c, a in h.edges}
     idx["plan"] = (h.internal, {a: h.children(a) for a in h.internal}, h.top)
     return h, W, b, idx, B.pop()

@@ -278,8 +278,6 @@ class StudentEnsemble(torch.nn.Module):
             raise ValueError(
                 f"X must have shape (N, {ni}) or ({self.K}, N, {ni}), got {X.shape}"
             )
-        if X.size and (X.min() < 0 or X.max() >= self.d):
-            raise ValueError(f"X values must lie in 0..{self.d - 1}")
         valid.nonempty(X.shape[-2], "X")
         h = self.hierarchy
         # the one-hot codes (d per input value) and the activations (K × N × n_α)
@@ -290,6 +288,8 @@ class StudentEnsemble(torch.nn.Module):
             "activations (K × N × Σ n_α)",
             "MAX_BATCH",
         )
+        if X.size and (X.min() < 0 or X.max() >= self.d):
+            raise ValueError(f"X values must lie in 0..{self.d - 1}")
         Xt = torch.as_tensor(X, dtype=torch.long, device=self.device)
         eye = torch.eye(self.d, dtype=self.dtype, device=self.device)
         position = {x: i for i, x in enumerate(h.leaves)}

@@ -399,13 +399,13 @@ def forward(net: Net, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor
         raise ValueError(
             f"x must have shape (N, {d}) or ({S}, N, {d}), got {tuple(x.shape)}"
         )
-    valid.finite_tensor(x, "x")
     valid.size(
         S * x.shape[1] * sum(net.widths[1:]),
         "x",
         "activations (seeds × N × Σ n_l)",
         "MAX_BATCH",
     )
+    valid.finite_tensor(x, "x")
     return _forward(net, x)
 
 
