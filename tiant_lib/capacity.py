@@ -350,13 +350,14 @@ def stacked_weights(students) -> tuple[dict, dict]:
     students = list(students)
     if not students:
         raise ValueError("students is empty")
-    for i, s in enumerate(students):
-        valid.of_type(s, f"students[{i}]", Student)
+    valid.of_type(students[0], "students[0]", Student)
     valid.size(
         len(students) * sum(w.numel() for w in students[0].parameters()),
         "students",
         "stacked parameters",
     )
+    for i, s in enumerate(students):
+        valid.of_type(s, f"students[{i}]", Student)
     Ws = [s.get_weights() for s in students]
     bs = [s.get_biases() for s in students]
     if any(set(w) != set(Ws[0]) for w in Ws) or any(set(x) != set(bs[0]) for x in bs):
