@@ -135,7 +135,7 @@ def test_energy_is_conserved_to_second_order(N, d_in, n, seed):
 
 @given(st.integers(4, 12), st.integers(2, 5), st.integers(1, 4), st.integers(0, 10**6))
 def test_energy_is_conserved_with_bn_after_the_relu(N, d_in, n, seed):
-    """Linear layer, ReLU, then BN (the paper's placement): still w_j · Δw_j = 0 (paper, §4).
+    """Linear layer, ReLU, then BN (the paper's placement): still w_j · Δw_j = 0 (§4).
 
     The ReLU is positively homogeneous, relu(u) = f'(u) u, and BN's backward
     is orthogonal to its input; tanh, which is not homogeneous, breaks it.

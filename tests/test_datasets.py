@@ -59,7 +59,7 @@ def test_bad_input(kwargs, msg):
 
 
 def test_field_conditionals_match_the_sampler():
-    """P(x_field | z) of field_conditionals is the law spurious_factor_data samples from."""
+    """P(x_field | z) of field_conditionals is the law spurious_factor_data draws."""
     import numpy as np
     from numpy.testing import assert_allclose
 

@@ -30,6 +30,7 @@ from tiant_lib import (
     condition_on,
     datasets,
     disentangle,
+    ensemble,
     event_averages,
     event_coverage,
     marginalized,
@@ -37,7 +38,9 @@ from tiant_lib import (
     plotting,
     reformulation_errors,
     selectivity,
+    specialization,
 )
+from tiant_lib.ensemble import StudentEnsemble
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -53,6 +56,14 @@ F = np.arange(6.0)
 EDGE = ("x0", "L1[0:2]")
 WIDE = Teacher(H, dict(T.phi), m={"omega": 2**20, "L1[0:2]": 4, "L1[2:4]": 4})
 LOSSY_32 = Teacher.lossy(Hierarchy.tree([2] * 5), 2, seed=0)
+RW, RB = capacity.random_weights(T, batch=2, seed=0, bias_std=0.0)
+TOP_EDGE = ("L1[0:2]", "omega")
+# a view of 200 000 stacked students: no memory until something copies it
+RW_HUGE = {e: np.broadcast_to(w[:1], (200_000, *w.shape[1:])) for e, w in RW.items()}
+ENS = StudentEnsemble(H, 3, 16, seeds=[0, 1])
+X_HUGE = np.broadcast_to(X[:1], (2**24, 4))  # a view: 2**26 input values
+NET = specialization.gaussian_teacher(3, [2], 2, [0, 1])
+XN = torch.zeros(5, 3, dtype=torch.float64)
 
 # (entry point, call, exception, text the message must contain, size guard?)
 CASES = [
@@ -305,6 +316,143 @@ CASES = [
         ValueError,
         "F",
     ),
+    # ------------------------------------------------------------- capacity: events
+    (
+        "event_forward",
+        lambda: capacity.event_forward(T, RW, activation="tanh"),
+        ValueError,
+        "activation",
+    ),
+    ("event_forward", lambda: capacity.event_forward(T, list(RW)), TypeError, "W"),
+    (
+        "event_forward",
+        lambda: capacity.event_forward(T, {**RW, EDGE: np.full((2, 2, 4), np.nan)}),
+        ValueError,
+        "W[",
+    ),
+    (
+        "event_forward",
+        lambda: capacity.event_forward(T, {**RW, EDGE: np.zeros((2, 3, 4))}),
+        ValueError,
+        "W[",
+    ),
+    (
+        "event_forward",
+        lambda: capacity.event_forward(T, RW, {"omega": np.zeros((2, 16))}),
+        ValueError,
+        "b",
+    ),
+    ("event_forward", lambda: capacity.event_forward(H, RW), TypeError, "teacher"),
+    (
+        "event_forward",
+        lambda: capacity.event_forward(T, RW_HUGE),
+        ValueError,
+        "W",
+        1,
+    ),
+    ("event_gd", lambda: capacity.event_gd(T, RW, lr=np.nan), ValueError, "lr"),
+    (
+        "event_gd",
+        lambda: capacity.event_gd(T, RW, lr=np.ones(3)),
+        ValueError,
+        "lr",
+    ),
+    ("event_gd", lambda: capacity.event_gd(T, RW, steps=2.5), TypeError, "steps"),
+    (
+        "event_gd",
+        lambda: capacity.event_gd(T, RW, steps=10**9),
+        ValueError,
+        "steps",
+        1,
+    ),
+    (
+        "event_gd",
+        lambda: capacity.event_gd(T, RW, max_loss=-1.0),
+        ValueError,
+        "max_loss",
+    ),
+    (
+        "event_gd",
+        lambda: capacity.event_gd(T, RW, Y=np.full((16, 16), np.inf)),
+        ValueError,
+        "Y",
+    ),
+    (
+        "event_gd",
+        lambda: capacity.event_gd(Teacher.lossy(H, 2, seed=0), RW),
+        ValueError,
+        "teacher",
+    ),
+    (
+        "random_weights",
+        lambda: capacity.random_weights(T, batch=10**9),
+        ValueError,
+        "batch",
+        1,
+    ),
+    (
+        "random_weights",
+        lambda: capacity.random_weights(T, batch=0),
+        ValueError,
+        "batch",
+    ),
+    ("random_weights", lambda: capacity.random_weights(T, seed=-1), ValueError, "seed"),
+    (
+        "random_weights",
+        lambda: capacity.random_weights(T, bias_std=np.nan),
+        ValueError,
+        "bias_std",
+    ),
+    ("random_weights", lambda: capacity.random_weights(T, n=2.5), TypeError, "n"),
+    (
+        "random_weights",
+        lambda: capacity.random_weights(T, n={"nope": 3}),
+        ValueError,
+        "n",
+    ),
+    (
+        "random_weights",
+        lambda: capacity.random_weights(T, n={"L1[0:2]": 0}),
+        ValueError,
+        "n[",
+    ),
+    ("random_weights", lambda: capacity.random_weights("t"), TypeError, "teacher"),
+    ("readout_floor", lambda: capacity.readout_floor(H, ["x0"]), TypeError, "teacher"),
+    (
+        "readout_floor",
+        lambda: capacity.readout_floor(T, "omega"),
+        TypeError,
+        "fields",
+    ),
+    ("readout_floor", lambda: capacity.readout_floor(T, []), ValueError, "fields"),
+    (
+        "readout_floor",
+        lambda: capacity.readout_floor(T, ["x0"], "batch"),
+        ValueError,
+        "level",
+    ),
+    (
+        "readout_floor",
+        lambda: capacity.readout_floor(LOSSY_32, ["x0"]),
+        ValueError,
+        "teacher",
+        1,
+    ),
+    ("stacked_weights", lambda: capacity.stacked_weights(5), TypeError, "students"),
+    (
+        "stacked_weights",
+        lambda: capacity.stacked_weights([S, "s"]),
+        TypeError,
+        "students[1]",
+    ),
+    ("stacked_weights", lambda: capacity.stacked_weights([]), ValueError, "students"),
+    (
+        "stacked_weights",
+        lambda: capacity.stacked_weights([S] * 10**6),
+        ValueError,
+        "students",
+        1,
+    ),
     # ------------------------------------------------------------- disentangle
     ("kron", lambda: disentangle.kron(*[np.ones(2)] * 40), ValueError, "vectors", 1),
     ("kron", lambda: disentangle.kron([np.nan, 1.0]), ValueError, "vectors[0]"),
@@ -426,6 +574,404 @@ CASES = [
         ValueError,
         "y",
     ),
+    ("field_conditionals", lambda: datasets.field_conditionals(0), ValueError, "d"),
+    ("field_conditionals", lambda: datasets.field_conditionals(2.0), TypeError, "d"),
+    (
+        "field_conditionals",
+        lambda: datasets.field_conditionals(20),
+        ValueError,
+        "d",
+        1,
+    ),
+    (
+        "field_conditionals",
+        lambda: datasets.field_conditionals(3, shift=np.nan),
+        ValueError,
+        "shift",
+    ),
+    (
+        "field_conditionals",
+        lambda: datasets.field_conditionals(3, flip=0.7),
+        ValueError,
+        "flip",
+    ),
+    # ------------------------------------------------------------- ensemble
+    (
+        "StudentEnsemble",
+        lambda: StudentEnsemble(H, 3, 16, seeds=[]),
+        ValueError,
+        "seeds",
+    ),
+    ("StudentEnsemble", lambda: StudentEnsemble(H, 3, 16, seeds=3), TypeError, "seeds"),
+    (
+        "StudentEnsemble",
+        lambda: StudentEnsemble(H, 3, 16, seeds=[0, -1]),
+        ValueError,
+        "seeds[1]",
+    ),
+    (
+        "StudentEnsemble",
+        lambda: StudentEnsemble(H, 3, 16, seeds=range(10**7)),
+        ValueError,
+        "seeds",
+        1,
+    ),
+    (
+        "StudentEnsemble",
+        lambda: StudentEnsemble(H, 10**9, 16, seeds=[0]),
+        ValueError,
+        "n",
+        1,
+    ),
+    (
+        "StudentEnsemble",
+        lambda: StudentEnsemble(H, 3, 16, seeds=[0], eps=np.nan),
+        ValueError,
+        "eps",
+    ),
+    (
+        "StudentEnsemble.from_students",
+        lambda: StudentEnsemble.from_students([1, 2]),
+        TypeError,
+        "students",
+    ),
+    (
+        "StudentEnsemble.from_students",
+        lambda: StudentEnsemble.from_students([S, OTHER]),
+        ValueError,
+        "students",
+    ),
+    ("StudentEnsemble.member", lambda: ENS.member(2), ValueError, "k"),
+    ("StudentEnsemble.member", lambda: ENS.member(1.0), TypeError, "k"),
+    ("StudentEnsemble.activations", lambda: ENS.activations(X * 1.0), TypeError, "X"),
+    (
+        "StudentEnsemble.activations",
+        lambda: ENS.activations(X, p=P * np.nan),
+        ValueError,
+        "p",
+    ),
+    ("StudentEnsemble.forward", lambda: ENS(X[:0]), ValueError, "X"),
+    ("StudentEnsemble.forward", lambda: ENS(X_HUGE), ValueError, "X", 1),
+    ("StudentEnsemble.predict", lambda: ENS.predict(X + 2), ValueError, "X"),
+    ("StudentEnsemble.losses", lambda: ENS.losses(X, Y * 1.0), TypeError, "y"),
+    ("StudentEnsemble.losses", lambda: ENS.losses(X, Y[:3]), ValueError, "y"),
+    ("StudentEnsemble.updates", lambda: ENS.updates(X, Y, p=P * 2), ValueError, "p"),
+    (
+        "StudentEnsemble.sharpness",
+        lambda: ENS.sharpness(X, Y, sigma=np.nan),
+        ValueError,
+        "sigma",
+    ),
+    (
+        "StudentEnsemble.sharpness",
+        lambda: ENS.sharpness(X, Y, draws=0),
+        ValueError,
+        "draws",
+    ),
+    (
+        "StudentEnsemble.sharpness",
+        lambda: ENS.sharpness(X, Y, seed=-1),
+        ValueError,
+        "seed",
+    ),
+    ("StudentEnsemble.event_F", lambda: ENS.event_F("t"), TypeError, "teacher"),
+    (
+        "StudentEnsemble.event_F",
+        lambda: ENS.event_F(Teacher.lossless(Hierarchy.tree([4]))),
+        ValueError,
+        "teacher",
+    ),
+    ("StudentEnsemble.event_F", lambda: ENS.event_F(T, p=P), ValueError, "p"),
+    ("StudentEnsemble.event_F", lambda: ENS.event_F(T, X, P * 2), ValueError, "p"),
+    (
+        "StudentEnsemble.fit",
+        lambda: ENS.fit(X, Y, steps=1, lr=np.nan),
+        ValueError,
+        "lr",
+    ),
+    (
+        "StudentEnsemble.fit",
+        lambda: ENS.fit(X, Y, steps=10**12, lr=0.1),
+        ValueError,
+        "steps",
+        1,
+    ),
+    (
+        "StudentEnsemble.fit",
+        lambda: ENS.fit(X, Y, steps=10, lr=0.1, batch_size=10**9),
+        ValueError,
+        "batch_size",
+        1,
+    ),
+    (
+        "StudentEnsemble.fit",
+        lambda: ENS.fit(X, Y, steps=1, lr=0.1, optimizer="rmsprop"),
+        ValueError,
+        "optimizer",
+    ),
+    (
+        "StudentEnsemble.fit",
+        lambda: ENS.fit(X, Y, 1, 0.1, batch_size=2, seeds=[0, -1]),
+        ValueError,
+        "seeds[1]",
+    ),
+    # ------------------------------------------------------------- specialization
+    (
+        "separated_weights",
+        lambda: specialization.separated_weights(0, 3, np.random.default_rng(0)),
+        ValueError,
+        "n_out",
+    ),
+    (
+        "separated_weights",
+        lambda: specialization.separated_weights(2, 3, 0),
+        TypeError,
+        "rng",
+    ),
+    (
+        "separated_weights",
+        lambda: specialization.separated_weights(
+            2, 3, np.random.default_rng(0), [np.nan, 1.0]
+        ),
+        ValueError,
+        "choices",
+    ),
+    (
+        "separated_weights",
+        lambda: specialization.separated_weights(
+            10**5, 10**3, np.random.default_rng(0)
+        ),
+        ValueError,
+        "n_out",
+        1,
+    ),
+    (
+        "gaussian_teacher",
+        lambda: specialization.gaussian_teacher(3, [2], 2, [-1]),
+        ValueError,
+        "seeds[0]",
+    ),
+    (
+        "gaussian_teacher",
+        lambda: specialization.gaussian_teacher(3, [2], 2, 5),
+        TypeError,
+        "seeds",
+    ),
+    (
+        "gaussian_teacher",
+        lambda: specialization.gaussian_teacher(3, [2.5], 2, [0]),
+        TypeError,
+        "widths[0]",
+    ),
+    (
+        "gaussian_teacher",
+        lambda: specialization.gaussian_teacher(3, 5, 2, [0]),
+        TypeError,
+        "widths",
+    ),
+    (
+        "gaussian_teacher",
+        lambda: specialization.gaussian_teacher(3, [2], 2, [0], bias=np.nan),
+        ValueError,
+        "bias",
+    ),
+    (
+        "gaussian_teacher",
+        lambda: specialization.gaussian_teacher(3, [10**5, 10**5], 2, [0]),
+        ValueError,
+        "widths",
+        1,
+    ),
+    (
+        "two_layer_teacher",
+        lambda: specialization.two_layer_teacher(3, 2, 2, np.nan, [0]),
+        ValueError,
+        "p ",
+    ),
+    (
+        "two_layer_teacher",
+        lambda: specialization.two_layer_teacher(3, 0, 2, 1.0, [0]),
+        ValueError,
+        "m ",
+    ),
+    (
+        "two_layer_teacher",
+        lambda: specialization.two_layer_teacher(3, 10**7, 2, 1.0, [0]),
+        ValueError,
+        "m",
+        1,
+    ),
+    (
+        "fan_out_strength",
+        lambda: specialization.fan_out_strength("t"),
+        TypeError,
+        "teacher",
+    ),
+    (
+        "fan_out_strength",
+        lambda: specialization.fan_out_strength(NET, 1),
+        ValueError,
+        "layer",
+    ),
+    (
+        "fan_out_strength",
+        lambda: specialization.fan_out_strength(NET, 0.0),
+        TypeError,
+        "layer",
+    ),
+    (
+        "over_realized_student",
+        lambda: specialization.over_realized_student(NET, 10**6, [0, 1]),
+        ValueError,
+        "k",
+        1,
+    ),
+    (
+        "over_realized_student",
+        lambda: specialization.over_realized_student(NET, 2, [0, 1], init="xavier"),
+        ValueError,
+        "init",
+    ),
+    (
+        "over_realized_student",
+        lambda: specialization.over_realized_student(NET, 2, [0, 1], scale=np.inf),
+        ValueError,
+        "scale",
+    ),
+    (
+        "over_realized_student",
+        lambda: specialization.over_realized_student(NET, 2, [0, 1], width=1),
+        ValueError,
+        "width",
+    ),
+    (
+        "over_realized_student",
+        lambda: specialization.over_realized_student("t", 2, [0, 1]),
+        TypeError,
+        "teacher",
+    ),
+    (
+        "perturbed_student",
+        lambda: specialization.perturbed_student(NET, 2, np.nan, [0, 1]),
+        ValueError,
+        "noise",
+    ),
+    (
+        "perturbed_student",
+        lambda: specialization.perturbed_student(NET, 0, 0.1, [0, 1]),
+        ValueError,
+        "k",
+    ),
+    (
+        "perturbed_student",
+        lambda: specialization.perturbed_student(NET, 2, 0.1, [0]),
+        ValueError,
+        "seeds",
+    ),
+    (
+        "perturbed_student",
+        lambda: specialization.perturbed_student(NET, 10**6, 0.1, [0, 1]),
+        ValueError,
+        "k",
+        1,
+    ),
+    (
+        "normalize_fan_in",
+        lambda: specialization.normalize_fan_in("net"),
+        TypeError,
+        "net",
+    ),
+    (
+        "forward",
+        lambda: specialization.forward(NET, np.zeros((5, 3))),
+        TypeError,
+        "x",
+    ),
+    ("forward", lambda: specialization.forward(NET, XN.float()), TypeError, "x"),
+    ("forward", lambda: specialization.forward(NET, XN * np.nan), ValueError, "x"),
+    (
+        "forward",
+        lambda: specialization.forward(NET, XN[:1].expand(10**8, 3)),
+        ValueError,
+        "x",
+        1,
+    ),
+    ("forward", lambda: specialization.forward("net", XN), TypeError, "net"),
+    (
+        "correlation",
+        lambda: specialization.correlation(np.zeros((3, 2)), XN),
+        TypeError,
+        "a",
+    ),
+    (
+        "correlation",
+        lambda: specialization.correlation(XN, XN, p=[0.5] * 5),
+        ValueError,
+        "p",
+    ),
+    (
+        "best_correlation",
+        lambda: specialization.best_correlation(NET, "s", XN),
+        TypeError,
+        "student",
+    ),
+    (
+        "recovered",
+        lambda: specialization.recovered(torch.zeros(2), threshold=1.5),
+        ValueError,
+        "threshold",
+    ),
+    ("recovered", lambda: specialization.recovered(np.zeros(2)), TypeError, "rho"),
+    (
+        "train_sgd",
+        lambda: specialization.train_sgd(NET.clone(), NET, 1, lr=np.nan),
+        ValueError,
+        "lr",
+    ),
+    (
+        "train_sgd",
+        lambda: specialization.train_sgd(NET.clone(), NET, 10**12, lr=0.1),
+        ValueError,
+        "steps",
+        1,
+    ),
+    (
+        "train_sgd",
+        lambda: specialization.train_sgd(NET.clone(), NET, 1, 0.1, batch=10**9),
+        ValueError,
+        "batch",
+        1,
+    ),
+    (
+        "train_sgd",
+        lambda: specialization.train_sgd(NET.clone(), NET, 1, 0.1, seed=-1),
+        ValueError,
+        "seed",
+    ),
+    (
+        "train_sgd",
+        lambda: specialization.train_sgd(NET.clone(), NET, 1, 0.1, data_std=np.inf),
+        ValueError,
+        "data_std",
+    ),
+    (
+        "train_sgd",
+        lambda: specialization.train_sgd(NET.clone(), NET, 1, 0.1, loss="l1"),
+        ValueError,
+        "loss",
+    ),
+    (
+        "train_sgd",
+        lambda: specialization.train_sgd(NET.clone(), NET, 1, 0.1, normalize="yes"),
+        TypeError,
+        "normalize",
+    ),
+    (
+        "train_sgd",
+        lambda: specialization.train_sgd(NET.clone(), NET, 1, 0.1, x_eval=[0.0]),
+        TypeError,
+        "x_eval",
+    ),
     # ------------------------------------------------------------- plotting
     ("draw_hierarchy", lambda: plotting.draw_hierarchy("h"), TypeError, "h"),
     (
@@ -476,6 +1022,8 @@ def _entry_points():
         disentangle,
         datasets,
         plotting,
+        ensemble,
+        specialization,
     ]
     names = {"reproducible"}
     for module in modules:

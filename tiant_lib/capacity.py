@@ -9,7 +9,7 @@ b) = I`` — which a linear layer cannot do beyond the rank of ``P``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -293,23 +293,33 @@ def readout_floor(teacher, fields: Sequence[str], level: str = "input") -> float
         The minimum (no factor 1/2). For a uniform ``P(x)``, multiply the
         input level by the number of inputs to get the summed error.
     """
-    from .teacher import Teacher  # local import: capacity stays free of the model chain
-
-    if not isinstance(teacher, Teacher):
-        raise TypeError(f"teacher must be a Teacher, got {type(teacher).__name__}")
-    if isinstance(fields, str) or not len(fields):
+    teacher = _check_teacher(teacher)
+    if isinstance(fields, (str, Mapping)) or not isinstance(fields, Sequence):
+        raise TypeError(
+            f"fields must be a sequence of region names, got {type(fields).__name__}"
+        )
+    if not len(fields):
         raise ValueError("fields must be a non-empty sequence of region names")
+    valid.one_of(level, "level", ("input", "event"))
     h = teacher.hierarchy
+    for r in fields:
+        if not isinstance(r, str):
+            raise TypeError(f"fields must hold region names (str), got {r!r}")
+        if r not in h.regions:
+            raise ValueError(f"unknown region {r!r} in fields")
+    n_inputs = valid.size(
+        teacher.d**h.n_inputs, "teacher", "inputs (d**n_inputs)", "MAX_INPUTS"
+    )
+    n_cols = 1 + sum(teacher.d ** h.sz(r) for r in fields)
+    valid.size(n_inputs * n_cols, "fields", "entries in the least-squares matrix")
     X, p = teacher.enumerate()
     cols = [np.ones((len(X), 1))]
     for r in fields:
-        if r not in h.regions:
-            raise ValueError(f"unknown region {r!r} in fields")
         span = list(h.span(r))
         code = X[:, span] @ (teacher.d ** np.arange(len(span) - 1, -1, -1))
-        cols.append(np.eye(teacher.d ** len(span))[code])
-    if level not in ("input", "event"):
-        raise ValueError(f"level must be 'input' or 'event', got {level!r}")
+        onehot = np.zeros((len(X), teacher.d ** len(span)))
+        onehot[np.arange(len(X)), code] = 1.0  # = np.eye(...)[code], without the eye
+        cols.append(onehot)
     A, y, m = np.hstack(cols), teacher.labels(X), teacher.m[h.top]
     if level == "input":
         A, Y = A * np.sqrt(p)[:, None], np.eye(m)[y] * np.sqrt(p)[:, None]
@@ -331,9 +341,23 @@ def stacked_weights(students) -> tuple[dict, dict]:
     b : dict of str to ndarray, shape (B, n_α)
         Empty when the students have no biases.
     """
+    from .student import Student
+
+    if isinstance(students, (str, Mapping)) or not isinstance(students, Iterable):
+        raise TypeError(
+            f"students must be a sequence of Student, got {type(students).__name__}"
+        )
     students = list(students)
     if not students:
         raise ValueError("students is empty")
+    valid.of_type(students[0], "students[0]", Student)
+    valid.size(
+        len(students) * sum(w.numel() for w in students[0].parameters()),
+        "students",
+        "stacked parameters",
+    )
+    for i, s in enumerate(students):
+        valid.of_type(s, f"students[{i}]", Student)
     Ws = [s.get_weights() for s in students]
     bs = [s.get_biases() for s in students]
     if any(set(w) != set(Ws[0]) for w in Ws) or any(set(x) != set(bs[0]) for x in bs):
@@ -367,15 +391,19 @@ class EventGD:
     diverged: np.ndarray
 
 
-def _event_setup(teacher, W, b, activation, output):
-    from .teacher import Teacher
+def _check_teacher(teacher):
+    from .teacher import Teacher  # local import: capacity stays free of the model chain
 
-    if not isinstance(teacher, Teacher):
-        raise TypeError(f"teacher must be a Teacher, got {type(teacher).__name__}")
-    if activation not in ("relu", "linear"):
-        raise ValueError(f"activation must be 'relu' or 'linear', got {activation!r}")
-    if output not in ("linear", "relu"):
-        raise ValueError(f"output must be 'linear' or 'relu', got {output!r}")
+    return valid.of_type(teacher, "teacher", Teacher)
+
+
+def _event_setup(teacher, W, b, activation, output):
+    teacher = _check_teacher(teacher)
+    valid.one_of(activation, "activation", ("relu", "linear"))
+    valid.one_of(output, "output", ("linear", "relu"))
+    valid.mapping(W, "W")
+    if b is not None:
+        valid.mapping(b, "b")
     h = teacher.hierarchy
     lossy = [a for a in h.internal if teacher.m[a] != teacher.d ** h.sz(a)]
     if lossy:
@@ -385,13 +413,35 @@ def _event_setup(teacher, W, b, activation, output):
         )
     if set(W) != set(h.edges):
         raise ValueError("W must have one stacked weight array per edge (β, α)")
-    W = {e: np.array(w, dtype=np.float64) for e, w in W.items()}
-    B = {w.shape[0] for w in W.values() if w.ndim == 3}
-    if len(B) != 1 or any(w.ndim != 3 for w in W.values()):
+    W = {e: valid.array(w, f"W[{e}]", ndim=3) for e, w in W.items()}
+    B = {w.shape[0] for w in W.values()}
+    if len(B) != 1:
         raise ValueError("every W[e] must have shape (B, n_β, n_α) with the same B")
-    b = {a: np.array(v, dtype=np.float64) for a, v in (b or {}).items()}
+    width = {x: teacher.d for x in h.leaves}
+    for c, a in h.edges:  # the top's width is checked against Y by event_gd
+        width.setdefault(a, W[(c, a)].shape[2])
+    for c, a in h.edges:
+        if W[(c, a)].shape[1:] != (width[c], width[a]):
+            raise ValueError(
+                f"W[{(c, a)}] must have shape (B, {width[c]}, {width[a]}) "
+                f"(n_β, n_α), got {W[(c, a)].shape}"
+            )
+    b = {a: valid.array(v, f"b[{a!r}]", ndim=2) for a, v in (b or {}).items()}
     if b and set(b) != set(h.internal):
         raise ValueError("b must be empty or hold a bias for every internal region")
+    for a, v in b.items():
+        if v.shape != (*B, width[a]):
+            raise ValueError(
+                f"b[{a!r}] must have shape ({next(iter(B))}, {width[a]}), got {v.shape}"
+            )
+    valid.size(
+        next(iter(B)) * max(teacher.m[a] * width[a] for a in h.internal),
+        "W",
+        "entries in one stacked activation F_α (B × m_α × n_α)",
+    )
+    # copies (as np.array(w, dtype=float64) made them): event_gd updates in place
+    W = {e: np.array(w) for e, w in W.items()}
+    b = {a: np.array(v) for a, v in b.items()}
     idx = {(a, c): teacher.transition(a, c).argmax(1) for c, a in h.edges}
     idx["plan"] = (h.internal, {a: h.children(a) for a in h.internal}, h.top)
     return h, W, b, idx, B.pop()
@@ -494,13 +544,17 @@ def event_gd(
     EventGD
     """
     h, W, b, idx, B = _event_setup(teacher, W, b, activation, output)
-    if not isinstance(steps, (int, np.integer)) or steps < 0:
-        raise ValueError(f"steps must be a non-negative int, got {steps!r}")
-    lr = np.broadcast_to(np.asarray(lr, dtype=np.float64), (B,))
+    steps = valid.integer(steps, "steps", lo=0)
+    valid.size(B * (steps + 1), "steps", "recorded losses (B × (steps + 1))")
+    lr = valid.array(lr, "lr", ndim=(0, 1))
+    if lr.shape not in ((), (1,), (B,)):
+        raise ValueError(f"lr must be a float or an array of shape ({B},)")
+    lr = np.broadcast_to(lr, (B,))
     if not (lr > 0).all():
         raise ValueError("lr must be positive")
+    max_loss = valid.positive(max_loss, "max_loss")
     top = h.top
-    Y = np.eye(teacher.m[top]) if Y is None else np.asarray(Y, dtype=np.float64)
+    Y = np.eye(teacher.m[top]) if Y is None else valid.array(Y, "Y")
     if Y.ndim != 2 or Y.shape[0] != teacher.m[top]:
         raise ValueError(f"Y must have shape ({teacher.m[top]}, k), got {Y.shape}")
     if W[next(e for e in h.edges if e[1] == top)].shape[2] != Y.shape[1]:
@@ -565,20 +619,29 @@ def random_weights(
     W : dict of (β, α) to ndarray, shape (batch, n_β, n_α)
     b : dict of str to ndarray, shape (batch, n_α) (empty when ``bias_std`` is None)
     """
-    h = teacher.hierarchy
-    if not isinstance(batch, (int, np.integer)) or batch < 1:
-        raise ValueError(f"batch must be a positive int, got {batch!r}")
-    if bias_std is not None and bias_std < 0:
-        raise ValueError(f"bias_std must be >= 0, got {bias_std}")
+    h = _check_teacher(teacher).hierarchy
+    batch = valid.integer(batch, "batch", lo=1)
+    seed = valid.seed(seed)
+    if bias_std is not None:
+        bias_std = valid.real(bias_std, "bias_std", lo=0.0)
+    if isinstance(n, Mapping):
+        for a in n:
+            if a not in h.internal:
+                raise ValueError(f"n: {a!r} is not an internal region of the teacher")
+    elif n is not None:
+        n = valid.integer(n, "n", lo=1)
     width = {x: teacher.d for x in h.leaves}
     for a in h.internal:
         if isinstance(n, Mapping):
-            v = n.get(a, teacher.m[a])
+            v = valid.integer(n.get(a, teacher.m[a]), f"n[{a!r}]", lo=1)
         else:
             v = teacher.m[a] if a == h.top or n is None else n
-        if not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"width of region {a!r} must be a positive int, got {v!r}")
         width[a] = int(v)
+    valid.size(
+        batch * sum(width[c] * width[a] for c, a in h.edges),
+        "batch",
+        "weights (batch × Σ n_β n_α)",
+    )
     rng = np.random.default_rng(seed)
     W = {}
     for c, a in h.edges:

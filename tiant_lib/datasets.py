@@ -124,12 +124,11 @@ def field_conditionals(
     P : ndarray, shape (2, 2**d)
         ``P[z, i] = P(x_field = contents[i] | z)``; rows sum to 1.
     """
-    if not isinstance(d, (int, np.integer)) or not 1 <= d <= 20:
-        raise ValueError(f"d must be an int in 1..20, got {d!r}")
-    if not 0 <= shift <= 0.5:
-        raise ValueError(f"shift must lie in [0, 0.5], got {shift}")
-    if flip is not None and not 0 <= flip <= 0.5:
-        raise ValueError(f"flip must lie in [0, 0.5], got {flip}")
+    d = valid.integer(d, "d", 1, 20)
+    valid.size(2 * 2**d * d, "d", "entries (2 × 2**d × d) in the law's product")
+    shift = valid.real(shift, "shift", 0.0, 0.5)
+    if flip is not None:
+        flip = valid.real(flip, "flip", 0.0, 0.5)
     contents = (np.arange(2**d)[:, None] >> np.arange(d)[::-1]) & 1
     if flip is None:
         q = np.array([0.5 - shift, 0.5 + shift])  # P(pixel = 1 | z)

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as tfn
 
+from . import _validate as valid
 from .hierarchy import Hierarchy
 from .student import Edge, Student
 
@@ -32,6 +33,24 @@ def _as_int_array(v, name: str) -> np.ndarray:
     if not np.issubdtype(v.dtype, np.integer):
         raise TypeError(f"{name} must hold integers, got dtype {v.dtype}")
     return v
+
+
+def _as_sequence(seeds) -> Sequence:
+    """``seeds`` if it is a sequence (or a 1-D array); TypeError otherwise."""
+    if isinstance(seeds, np.ndarray) and seeds.ndim == 1:
+        return seeds
+    if isinstance(seeds, (str, Mapping)) or not isinstance(seeds, Sequence):
+        raise TypeError(f"seeds must be a sequence of ints, got {type(seeds).__name__}")
+    return seeds
+
+
+def _seed_list(seeds, K: int | None = None) -> list[int]:
+    """``seeds`` (a sequence or 1-D array of ints) as a list of valid seeds."""
+    seeds = _as_sequence(seeds)
+    if K is not None and len(seeds) != K:
+        raise ValueError(f"seeds must hold {K} ints, got {len(seeds)}")
+    valid.size(len(seeds), "seeds", "members", "MAX_BATCH")
+    return [valid.seed(s, f"seeds[{k}]") for k, s in enumerate(seeds)]
 
 
 class StudentEnsemble(torch.nn.Module):
@@ -79,11 +98,12 @@ class StudentEnsemble(torch.nn.Module):
         device: str | torch.device = "cpu",
     ):
         super().__init__()
-        seeds = list(seeds) if not isinstance(seeds, (int, np.integer)) else None
-        if not seeds:
+        seeds = _as_sequence(seeds)
+        if not len(seeds):
             raise ValueError("seeds must be a non-empty sequence of ints")
-        members = [
-            Student(
+
+        def member(seed: int) -> Student:
+            return Student(
                 hierarchy,
                 n,
                 n_classes,
@@ -93,21 +113,38 @@ class StudentEnsemble(torch.nn.Module):
                 bias=bias,
                 batchnorm=batchnorm,
                 eps=eps,
-                seed=s,
+                seed=seed,
                 dtype=dtype,
                 device=device,
             )
-            for s in seeds
-        ]
+
+        members = [member(valid.seed(seeds[0], "seeds[0]"))]  # checks the rest
+        # refuse before building the others: K × the parameters of one Student
+        valid.size(
+            len(seeds) * sum(q.numel() for q in members[0].parameters()),
+            "seeds",
+            "stacked parameters (members × parameters of one Student)",
+        )
+        seeds = _seed_list(seeds)
+        members += [member(s) for s in seeds[1:]]
         self._init_from(members)
         self.seeds = tuple(int(s) for s in seeds)
 
     @classmethod
     def from_students(cls, students: Sequence[Student]) -> StudentEnsemble:
         """Stack students (same hierarchy object and architecture) into an ensemble."""
+        if isinstance(students, (str, Mapping)) or not isinstance(students, Sequence):
+            raise TypeError(
+                f"students must be a sequence of Student, got {type(students).__name__}"
+            )
         students = list(students)
         if not students or not all(isinstance(s, Student) for s in students):
             raise TypeError("students must be a non-empty sequence of Student")
+        valid.size(
+            len(students) * sum(q.numel() for q in students[0].parameters()),
+            "students",
+            "stacked parameters (members × parameters of one Student)",
+        )
         s0 = students[0]
         for s in students[1:]:
             if (
@@ -197,8 +234,7 @@ class StudentEnsemble(torch.nn.Module):
 
     def member(self, k: int) -> Student:
         """Member ``k`` as a stand-alone :class:`Student` (a copy of its parameters)."""
-        if not isinstance(k, (int, np.integer)) or not 0 <= k < self.K:
-            raise ValueError(f"k must be an int in 0..{self.K - 1}, got {k!r}")
+        k = valid.integer(k, "k", 0, self.K - 1)
         s = Student(
             self.hierarchy,
             {a: self.n[a] for a in self.hierarchy.internal},
@@ -242,9 +278,18 @@ class StudentEnsemble(torch.nn.Module):
             raise ValueError(
                 f"X must have shape (N, {ni}) or ({self.K}, N, {ni}), got {X.shape}"
             )
+        valid.nonempty(X.shape[-2], "X")
+        h = self.hierarchy
+        # the one-hot codes (d per input value) and the activations (K × N × n_α)
+        valid.size(X.size * self.d, "X", "one-hot entries", "MAX_BATCH")
+        valid.size(
+            self.K * X.shape[-2] * sum(self.n[a] for a in h.internal),
+            "X",
+            "activations (K × N × Σ n_α)",
+            "MAX_BATCH",
+        )
         if X.size and (X.min() < 0 or X.max() >= self.d):
             raise ValueError(f"X values must lie in 0..{self.d - 1}")
-        h = self.hierarchy
         Xt = torch.as_tensor(X, dtype=torch.long, device=self.device)
         eye = torch.eye(self.d, dtype=self.dtype, device=self.device)
         position = {x: i for i, x in enumerate(h.leaves)}
@@ -266,16 +311,12 @@ class StudentEnsemble(torch.nn.Module):
             return torch.full(
                 (self.K, N), 1.0 / N, dtype=self.dtype, device=self.device
             )
-        p = np.asarray(p, dtype=np.float64)
+        p = valid.prob_vector(p, "p")
         if p.shape == (N,):
             p = np.broadcast_to(p, (self.K, N))
         if p.shape != (self.K, N):
             raise ValueError(
                 f"p must have shape ({N},) or ({self.K}, {N}), got {p.shape}"
-            )
-        if np.isnan(p).any() or (p < 0).any() or not np.allclose(p.sum(1), 1.0):
-            raise ValueError(
-                "p must be non-negative, without NaN, each row summing to 1"
             )
         return torch.as_tensor(
             np.ascontiguousarray(p), dtype=self.dtype, device=self.device
@@ -418,10 +459,9 @@ class StudentEnsemble(torch.nn.Module):
         -------
         ndarray, shape (K,)
         """
-        if not sigma >= 0:
-            raise ValueError(f"sigma must be >= 0, got {sigma}")
-        if not isinstance(draws, (int, np.integer)) or draws < 1:
-            raise ValueError(f"draws must be a positive int, got {draws!r}")
+        sigma = valid.real(sigma, "sigma", lo=0.0)
+        draws = valid.integer(draws, "draws", lo=1)
+        seed = valid.seed(seed)
         gen = torch.Generator().manual_seed(int(seed))
         params = list(self.parameters())
         saved = [q.detach().clone() for q in params]
@@ -448,7 +488,17 @@ class StudentEnsemble(torch.nn.Module):
         every member at once; by default over the teacher's whole input space
         weighted by ``P(x)`` (exact). NaN rows for events of zero probability.
         """
+        from .teacher import Teacher
+
+        valid.of_type(teacher, "teacher", Teacher)
+        th, h = teacher.hierarchy, self.hierarchy
+        if th is not h and (th.edges != h.edges or th.leaves != h.leaves):
+            raise ValueError("teacher must be built on the ensemble's hierarchy")
+        if teacher.d != self.d:
+            raise ValueError(f"teacher has d = {teacher.d}, the ensemble d = {self.d}")
         if X is None:
+            if p is not None:
+                raise ValueError("p is given without X (p weights the rows of X)")
             X, p = teacher.enumerate()
         X = _as_int_array(X, "X")
         if X.ndim != 2:
@@ -456,9 +506,14 @@ class StudentEnsemble(torch.nn.Module):
                 f"X must be shared by the members, shape (N, n), got {X.shape}"
             )
         N = len(X)
-        p = np.full(N, 1.0 / N) if p is None else np.asarray(p, dtype=np.float64)
+        p = np.full(N, 1.0 / N) if p is None else valid.prob_vector(p, "p")
         if p.shape != (N,):
             raise ValueError(f"p must have shape ({N},), got {p.shape}")
+        valid.size(
+            self.K * max(teacher.m[a] * self.n[a] for a in h.internal),
+            "teacher",
+            "event averages in one F_α (K × m_α × n_α)",
+        )
         f = self.activations(X, p)
         z = teacher.events(X)
         out = {}
@@ -510,21 +565,22 @@ class StudentEnsemble(torch.nn.Module):
         ndarray, shape (steps, K)
             Each member's batch loss before each update.
         """
-        if not isinstance(steps, (int, np.integer)) or steps < 1:
-            raise ValueError(f"steps must be a positive int, got {steps!r}")
-        if not lr > 0:
-            raise ValueError(f"lr must be positive, got {lr}")
-        if optimizer not in ("sgd", "adam"):
-            raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
-        if batch_size is not None and not (
-            isinstance(batch_size, (int, np.integer)) and batch_size >= 1
-        ):
-            raise ValueError(
-                f"batch_size must be a positive int or None, got {batch_size!r}"
+        steps = valid.integer(steps, "steps", lo=1)
+        valid.size(steps * self.K, "steps", "recorded losses (steps × K)", "MAX_BATCH")
+        lr = valid.positive(lr, "lr")
+        valid.one_of(optimizer, "optimizer", ("sgd", "adam"))
+        if batch_size is not None:
+            batch_size = valid.integer(batch_size, "batch_size", lo=1)
+            valid.size(
+                steps * self.K * batch_size,
+                "batch_size",
+                "drawn sample indices (steps × K × batch_size)",
+                "MAX_BATCH",
             )
-        seeds = (
-            [seeds] * self.K if isinstance(seeds, (int, np.integer)) else list(seeds)
-        )
+        if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+            seeds = [valid.seed(seeds, "seeds")] * self.K
+        else:
+            seeds = _seed_list(seeds, self.K)
         if len(seeds) != self.K:
             raise ValueError(f"seeds must hold {self.K} ints, got {len(seeds)}")
         enc, N = self._encode(X)

@@ -20,10 +20,13 @@ so many seeds train as one model with batched matrix products.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from . import _validate as valid
 
 CHOICES = (-0.5, -0.25, 0.0, 0.25, 0.5)
 """Entries of the teachers' weights in the repository's ``init_separate_w``."""
@@ -64,25 +67,49 @@ class Net:
 
 
 def _check_seeds(seeds) -> list[int]:
-    seeds = list(seeds)
-    if not seeds or not all(isinstance(s, (int, np.integer)) and s >= 0 for s in seeds):
-        raise ValueError(
-            f"seeds must be a non-empty list of non-negative ints, got {seeds!r}"
-        )
-    return [int(s) for s in seeds]
+    if isinstance(seeds, np.ndarray) and seeds.ndim == 1:
+        seeds = seeds.tolist()
+    if isinstance(seeds, (str, dict)) or not isinstance(seeds, Sequence):
+        raise TypeError(f"seeds must be a sequence of ints, got {type(seeds).__name__}")
+    if not len(seeds):
+        raise ValueError("seeds must be a non-empty list of non-negative ints")
+    valid.size(len(seeds), "seeds", "networks", "MAX_BATCH")
+    return [valid.seed(s, f"seeds[{i}]") for i, s in enumerate(seeds)]
 
 
 def _check_pos_int(value, name: str) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
+    return valid.integer(value, name, lo=1)
 
 
 def _check_widths(widths) -> list[int]:
-    widths = list(widths)
-    if not widths:
+    if isinstance(widths, (str, dict)) or not isinstance(widths, Sequence):
+        raise TypeError(
+            f"widths must be a sequence of ints, got {type(widths).__name__}"
+        )
+    if not len(widths):
         raise ValueError("widths must list at least one hidden layer width")
-    return [_check_pos_int(w, "widths entry") for w in widths]
+    return [_check_pos_int(w, f"widths[{i}]") for i, w in enumerate(widths)]
+
+
+def _check_net(net, name: str) -> Net:
+    valid.of_type(net, name, Net)
+    return net
+
+
+def _check_choices(choices) -> np.ndarray:
+    choices = valid.array(choices, "choices", ndim=1)
+    if len(choices) < 2:
+        raise ValueError(f"choices must list at least two values, got {choices!r}")
+    return choices
+
+
+def _net_size(S: int, sizes, name: str) -> None:
+    """Refuse before allocating ``S`` networks with layer sizes ``sizes``."""
+    valid.size(
+        S * sum(i * o + o for i, o in itertools.pairwise(sizes)),
+        name,
+        "parameters (seeds × Σ (n_in + 1) n_out)",
+    )
 
 
 def separated_weights(
@@ -94,10 +121,11 @@ def separated_weights(
     ``init_separate_w``): well separated teacher nodes.
     """
     n_out, n_in = _check_pos_int(n_out, "n_out"), _check_pos_int(n_in, "n_in")
-    choices = np.asarray(choices, dtype=float)
-    if choices.ndim != 1 or len(choices) < 2:
-        raise ValueError(f"choices must list at least two values, got {choices!r}")
-    if len(np.unique(choices)) ** n_in - 1 < n_out:
+    valid.size(n_out * n_in, "n_out", "weights (n_out × n_in)")
+    valid.of_type(rng, "rng", np.random.Generator)
+    choices = _check_choices(choices)
+    # u**n_in - 1 distinct non-zero rows; n_in is capped so the power stays small
+    if len(np.unique(choices)) ** min(n_in, 64) - 1 < n_out:
         raise ValueError(f"cannot draw {n_out} distinct non-zero rows of length {n_in}")
     seen = {tuple([0.0] * n_in)}
     rows = []
@@ -139,8 +167,13 @@ def gaussian_teacher(
     """
     d, n_out = _check_pos_int(d, "d"), _check_pos_int(n_out, "n_out")
     sizes = [d] + _check_widths(widths) + [n_out]
+    seeds = _check_seeds(seeds)
+    _net_size(len(seeds), sizes, "widths")
+    _check_choices(choices)
+    if bias is not None:
+        bias = valid.real(bias, "bias")
     Ws, bs = [], []
-    for seed in _check_seeds(seeds):
+    for seed in seeds:
         rng = np.random.default_rng(seed)
         W_s, b_s = [], []
         for n_in, n_o in itertools.pairwise(sizes):
@@ -179,10 +212,13 @@ def two_layer_teacher(
     is the strongest, node ``m - 1`` the weakest; output biases ``bias``.
     """
     d, m, c = (_check_pos_int(v, n) for v, n in ((d, "d"), (m, "m"), (c, "c")))
-    if not np.isfinite(p) or p < 0:
-        raise ValueError(f"p (fan-out strength decay) must be >= 0, got {p!r}")
+    p = valid.real(p, "p (fan-out strength decay)", lo=0.0)
+    bias = valid.real(bias, "bias")
+    seeds = _check_seeds(seeds)
+    _net_size(len(seeds), [d, m, c], "m")
+    _check_choices(choices)
     W1s, W2s = [], []
-    for seed in _check_seeds(seeds):
+    for seed in seeds:
         rng = np.random.default_rng(seed)
         W1 = separated_weights(m, d, rng, choices)
         W1s.append(W1 / np.linalg.norm(W1, axis=1, keepdims=True))
@@ -206,9 +242,10 @@ def fan_out_strength(teacher: Net, layer: int = 0) -> torch.Tensor:
 
     ``layer`` counts hidden layers from the bottom (0 = lowest).
     """
-    L = len(teacher.weights) - 1
-    if not isinstance(layer, (int, np.integer)) or not 0 <= layer < L:
-        raise ValueError(f"layer must be an int in [0, {L}), got {layer!r}")
+    L = len(_check_net(teacher, "teacher").weights) - 1
+    if L < 1:
+        raise ValueError("teacher has no hidden layer")
+    layer = valid.integer(layer, "layer", 0, L - 1)
     return teacher.weights[layer + 1].norm(dim=1)
 
 
@@ -240,21 +277,23 @@ def over_realized_student(
         (their gradients vanish), so students of different ``k`` train as one
         batched model.
     """
+    _check_net(teacher, "teacher")
     k = _check_pos_int(k, "k")
     seeds = _check_seeds(seeds)
     if len(seeds) != teacher.n_seeds:
         raise ValueError(
             f"seeds has {len(seeds)} entries, the teacher batch {teacher.n_seeds}"
         )
-    if init not in ("default", "small"):
-        raise ValueError(f"init must be 'default' or 'small', got {init!r}")
+    valid.one_of(init, "init", ("default", "small"))
+    scale = valid.real(scale, "scale", lo=0.0)
     sizes = teacher.widths
+    if len(sizes) < 3:
+        raise ValueError("teacher has no hidden layer to over-realise")
     hidden = [k * n for n in sizes[1:-1]]
-    if width is not None and (
-        not isinstance(width, (int, np.integer)) or width < max(hidden)
-    ):
-        raise ValueError(f"width must be an int >= {max(hidden)}, got {width!r}")
+    if width is not None:
+        width = valid.integer(width, "width", lo=max(hidden))
     full = [sizes[0]] + [width or n for n in hidden] + [sizes[-1]]
+    _net_size(len(seeds), full, "k" if width is None else "width")
     real = [sizes[0]] + hidden + [sizes[-1]]
     Ws = [
         torch.zeros(len(seeds), o, i, dtype=torch.float64)
@@ -289,16 +328,17 @@ def perturbed_student(teacher: Net, k: int, noise: float, seeds) -> Net:
     output weights). Each node's fan-in vector (weights and bias) is then
     normalised to unit norm, as in the repository.
     """
+    _check_net(teacher, "teacher")
     k = _check_pos_int(k, "k")
     seeds = _check_seeds(seeds)
     if len(seeds) != teacher.n_seeds:
         raise ValueError(
             f"seeds has {len(seeds)} entries, the teacher batch {teacher.n_seeds}"
         )
-    if not np.isfinite(noise) or noise < 0:
-        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
+    noise = valid.real(noise, "noise", lo=0.0)
     sizes = teacher.widths
     full = [sizes[0]] + [k * n for n in sizes[1:-1]] + [sizes[-1]]
+    _net_size(len(seeds), full, "k")
     Ws, bs = [], []
     for li, (i, o) in enumerate(itertools.pairwise(full)):
         W = torch.empty(len(seeds), o, i, dtype=torch.float64)
@@ -323,6 +363,7 @@ def normalize_fan_in(net: Net) -> None:
 
     ``test_multilayer.py`` does this after every step (``W /= W.norm(dim=0)``).
     """
+    _check_net(net, "net")
     with torch.no_grad():
         for W, b in zip(net.weights, net.biases, strict=False):
             norm = (W.pow(2).sum(2) + b.pow(2)).sqrt().clamp_min(1e-300)
@@ -347,15 +388,29 @@ def forward(net: Net, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor
     output : torch.Tensor
         Shape ``(S, N, n_out)``.
     """
-    S, d = net.n_seeds, net.widths[0]
+    S, d = _check_net(net, "net").n_seeds, net.widths[0]
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if x.dtype != net.weights[0].dtype:
+        raise TypeError(f"x must have dtype {net.weights[0].dtype}, got {x.dtype}")
     if x.ndim == 2:
         x = x.expand(S, *x.shape)
     if x.ndim != 3 or x.shape[0] != S or x.shape[2] != d:
         raise ValueError(
             f"x must have shape (N, {d}) or ({S}, N, {d}), got {tuple(x.shape)}"
         )
+    valid.size(
+        S * x.shape[1] * sum(net.widths[1:]),
+        "x",
+        "activations (seeds × N × Σ n_l)",
+        "MAX_BATCH",
+    )
+    valid.finite_tensor(x, "x")
+    return _forward(net, x)
+
+
+def _forward(net: Net, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """:func:`forward` without the checks (``x`` of shape ``(S, N, d)``)."""
     h, hidden = x, []
     for W, b in zip(net.weights[:-1], net.biases[:-1], strict=False):
         h = torch.relu(torch.baddbmm(b[:, None, :], h, W.transpose(1, 2)))
@@ -399,6 +454,8 @@ def correlation(a: torch.Tensor, b: torch.Tensor, p=None) -> torch.Tensor:
     if p is None:
         w = torch.full((N,), 1.0 / N, dtype=a.dtype, device=a.device)
     else:
+        if valid.prob_vector(p, "p").shape != (N,):
+            raise ValueError(f"p must be {N} non-negative weights summing to 1")
         w = torch.as_tensor(p, dtype=a.dtype, device=a.device)
         if w.shape != (N,) or (w < 0).any() or abs(float(w.sum()) - 1) > 1e-9:
             raise ValueError(f"p must be {N} non-negative weights summing to 1")
@@ -421,6 +478,8 @@ def best_correlation(teacher: Net, student: Net, x: torch.Tensor) -> list[torch.
     teacher node that is constant on ``x`` (dead) has no correlation to
     recover: its entry is NaN.
     """
+    _check_net(teacher, "teacher")
+    _check_net(student, "student")
     if teacher.n_seeds != student.n_seeds or len(teacher.weights) != len(
         student.weights
     ):
@@ -441,6 +500,9 @@ def recovered(rho: torch.Tensor, threshold: float = 0.95) -> torch.Tensor:
 
     ``rho`` comes from :func:`best_correlation`; ICML 2020 uses 0.95. Bool tensor.
     """
+    if not isinstance(rho, torch.Tensor):
+        raise TypeError(f"rho must be a torch.Tensor, got {type(rho).__name__}")
+    threshold = valid.real(threshold, "threshold")
     if not 0 < threshold < 1:
         raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
     return rho > threshold
@@ -485,11 +547,29 @@ def train_sgd(
         hidden layer) and ``"loss"`` (array ``(T, S)``, held-out loss per
         seed), empty when ``x_eval`` is None.
     """
+    _check_net(student, "student")
+    _check_net(teacher, "teacher")
     steps, batch = _check_pos_int(steps, "steps"), _check_pos_int(batch, "batch")
-    if not np.isfinite(lr) or lr <= 0:
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
-    if loss not in ("mse", "half_sum"):
-        raise ValueError(f"loss must be 'mse' or 'half_sum', got {loss!r}")
+    valid.size(steps, "steps", "training steps", "MAX_BATCH")
+    valid.size(
+        student.n_seeds * batch * (sum(student.widths) + sum(teacher.widths)),
+        "batch",
+        "activations per step (seeds × batch × Σ n_l)",
+        "MAX_BATCH",
+    )
+    lr = valid.positive(lr, "lr")
+    data_std = valid.real(data_std, "data_std", lo=0.0)
+    seed = valid.seed(seed)
+    valid.one_of(loss, "loss", ("mse", "half_sum"))
+    valid.flag(normalize, "normalize")
+    if x_eval is not None and not isinstance(x_eval, torch.Tensor):
+        raise TypeError(
+            f"x_eval must be a torch.Tensor or None, got {type(x_eval).__name__}"
+        )
+    if student.n_seeds != teacher.n_seeds:
+        raise ValueError(
+            f"student has {student.n_seeds} seeds, the teacher {teacher.n_seeds}"
+        )
     if (
         student.widths[0] != teacher.widths[0]
         or student.widths[-1] != teacher.widths[-1]
@@ -523,8 +603,8 @@ def train_sgd(
                 S, batch, d, generator=g, dtype=torch.float64, device=device
             )
             x *= data_std
-            y_t = forward(teacher, x)[1]
-            hidden, y = forward(student, x)
+            y_t = _forward(teacher, x)[1]
+            hidden, y = _forward(student, x)
             _sgd_step(student, [x] + hidden, (y - y_t) * scale, lr)
             if normalize:
                 normalize_fan_in(student)
