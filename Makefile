@@ -14,7 +14,6 @@ export MKL_NUM_THREADS := 1
 export OPENBLAS_NUM_THREADS := 1
 export PYTHONHASHSEED := 0
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
-export MPLBACKEND := Agg
 
 # The portability guard: the tests re-execute every chapter with torch's generic
 # kernels and MKL's compatible code path, while `make execute` stores outputs
