@@ -66,6 +66,18 @@ class Net:
         )
 
 
+def _check_student_args(teacher, k, seeds) -> tuple[int, list[int]]:
+    """Validate a student's teacher, over-realisation ``k`` and one seed per teacher."""
+    _check_net(teacher, "teacher")
+    k = _check_pos_int(k, "k")
+    seeds = _check_seeds(seeds)
+    if len(seeds) != teacher.n_seeds:
+        raise ValueError(
+            f"seeds has {len(seeds)} entries, the teacher batch {teacher.n_seeds}"
+        )
+    return k, seeds
+
+
 def _check_seeds(seeds) -> list[int]:
     if isinstance(seeds, np.ndarray) and seeds.ndim == 1:
         seeds = seeds.tolist()
@@ -277,13 +289,7 @@ def over_realized_student(
         (their gradients vanish), so students of different ``k`` train as one
         batched model.
     """
-    _check_net(teacher, "teacher")
-    k = _check_pos_int(k, "k")
-    seeds = _check_seeds(seeds)
-    if len(seeds) != teacher.n_seeds:
-        raise ValueError(
-            f"seeds has {len(seeds)} entries, the teacher batch {teacher.n_seeds}"
-        )
+    k, seeds = _check_student_args(teacher, k, seeds)
     valid.one_of(init, "init", ("default", "small"))
     scale = valid.real(scale, "scale", lo=0.0)
     sizes = teacher.widths
@@ -328,13 +334,7 @@ def perturbed_student(teacher: Net, k: int, noise: float, seeds) -> Net:
     output weights). Each node's fan-in vector (weights and bias) is then
     normalised to unit norm, as in the repository.
     """
-    _check_net(teacher, "teacher")
-    k = _check_pos_int(k, "k")
-    seeds = _check_seeds(seeds)
-    if len(seeds) != teacher.n_seeds:
-        raise ValueError(
-            f"seeds has {len(seeds)} entries, the teacher batch {teacher.n_seeds}"
-        )
+    k, seeds = _check_student_args(teacher, k, seeds)
     noise = valid.real(noise, "noise", lo=0.0)
     sizes = teacher.widths
     full = [sizes[0]] + [k * n for n in sizes[1:-1]] + [sizes[-1]]
