@@ -7,7 +7,7 @@ independent students of one architecture (``W_βα`` becomes a ``K × n_β × n_
 tensor) and runs them with batched matrix products. The members do not
 interact: the loss is the sum of the members' losses, so each member's
 gradient is its own, and SGD and Adam (element-wise optimisers) update each
-member exactly as :meth:`Student.fit` would. The unit tests check this
+member exactly as :meth:`tiant_lib.student.Student.fit` would. The unit tests check this
 against one-at-a-time training to float64 tolerance.
 
 Member ``k`` is initialised exactly like ``Student(..., seed=seeds[k])``; each
@@ -69,9 +69,8 @@ class StudentEnsemble(torch.nn.Module):
     Attributes
     ----------
     K : int
-        Number of members.
-    W : dict of (β, α) to torch.nn.Parameter, shape (K, n_β, n_α)
-        The stacked ``W_βα``.
+        Number of members (the stacked weights ``W_βα`` are the property
+        :attr:`W`).
 
     Examples
     --------
@@ -540,7 +539,7 @@ class StudentEnsemble(torch.nn.Module):
         optimizer: str = "sgd",
         seeds: Sequence[int] | int = 0,
     ) -> np.ndarray:
-        """Train every member, as :meth:`Student.fit` would train it alone.
+        """Train every member, as :meth:`tiant_lib.student.Student.fit` would train it alone.
 
         Parameters
         ----------
