@@ -7,8 +7,8 @@ independent students of one architecture (``W_βα`` becomes a ``K × n_β × n_
 tensor) and runs them with batched matrix products. The members do not
 interact: the loss is the sum of the members' losses, so each member's
 gradient is its own, and SGD and Adam (element-wise optimisers) update each
-member exactly as :meth:`tiant_lib.student.Student.fit` would. The unit tests check this
-against one-at-a-time training to float64 tolerance.
+member exactly as :meth:`~tiant_lib.student.Student.fit` would. The unit
+tests check this against one-at-a-time training to float64 tolerance.
 
 Member ``k`` is initialised exactly like ``Student(..., seed=seeds[k])``; each
 member may train on its own data set (inputs of shape ``(K, N, n_inputs)``)
@@ -539,7 +539,7 @@ class StudentEnsemble(torch.nn.Module):
         optimizer: str = "sgd",
         seeds: Sequence[int] | int = 0,
     ) -> np.ndarray:
-        """Train every member, as :meth:`tiant_lib.student.Student.fit` would train it alone.
+        """Train every member as :meth:`~tiant_lib.student.Student.fit` would, alone.
 
         Parameters
         ----------
