@@ -69,8 +69,8 @@ def test_page_structure(html_dir, page):
     assert path.exists(), f"{page} was not built"
     soup = _soup(path)
     text = "\n".join(_source_cells(page))
-    # theorem, definition and lemma boxes: one rendered box per directive in the source
-    n_boxes = len(re.findall(r"```\{prf:(theorem|definition|lemma)\}", text))
+    # statement boxes (any sphinx-proof directive): one rendered box per directive
+    n_boxes = len(re.findall(r"```\{prf:(\w+)\}", text))
     rendered = soup.select("div.proof.admonition")
     assert len(rendered) == n_boxes, (
         f"{page}: {n_boxes} statement boxes in the source, {len(rendered)} rendered"
