@@ -151,14 +151,36 @@ def mapping(v, name: str) -> Mapping:
 
 
 # --------------------------------------------------------------------------- arrays
-def array(x, name: str, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:
-    """``x`` as a finite float64 array (no NaN, no inf), with ``ndim`` dimensions."""
+def _float64(x, name: str, what: str) -> np.ndarray:
+    """``x`` (array-like or tensor) as float64 NumPy, or a TypeError naming it."""
     if isinstance(x, torch.Tensor):
         x = x.detach().cpu().numpy()
     try:
-        x = np.asarray(x, dtype=np.float64)
+        return np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as e:
-        raise TypeError(f"{name} must be an array of numbers ({e})") from None
+        raise TypeError(f"{name} must be {what} ({e})") from None
+
+
+def per_region(v, regions, name: str, what: str) -> dict:
+    """One positive int for every region: ``v`` itself, or ``v[a]`` from a mapping.
+
+    Used for the widths ``n_α`` of a student and the event counts ``m_α`` of a
+    teacher; the message names ``name[a]`` for a bad or missing entry.
+    """
+    out = {}
+    for a in regions:
+        if isinstance(v, Mapping):
+            if a not in v:
+                raise ValueError(f"{name} has no {what} for region {a!r}")
+            out[a] = integer(v[a], f"{name}[{a!r}]", lo=1)
+        else:
+            out[a] = integer(v, name, lo=1)
+    return out
+
+
+def array(x, name: str, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:
+    """``x`` as a finite float64 array (no NaN, no inf), with ``ndim`` dimensions."""
+    x = _float64(x, name, "an array of numbers")
     _ndim(x, name, ndim)
     if not np.isfinite(x).all():
         raise ValueError(f"{name} contains NaN or inf")
@@ -230,12 +252,7 @@ def prob_vector(p, name: str, shape: tuple[int, ...] | None = None) -> np.ndarra
     The one probability check of the library (sample weights, ``P(x)``,
     BN weights, factor marginals): sums may be off by ``1e-8 + 1e-5``.
     """
-    if isinstance(p, torch.Tensor):
-        p = p.detach().cpu().numpy()
-    try:
-        p = np.asarray(p, dtype=np.float64)
-    except (TypeError, ValueError) as e:
-        raise TypeError(f"{name} must be an array of probabilities ({e})") from None
+    p = _float64(p, name, "an array of probabilities")
     if shape is not None and p.shape != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {p.shape}")
     if p.ndim == 0 or p.shape[-1] == 0:

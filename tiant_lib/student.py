@@ -181,15 +181,9 @@ class Student(torch.nn.Module):
             unknown = set(n) - set(h.regions)
             if unknown:
                 raise ValueError(f"n has widths for unknown regions {sorted(unknown)}")
-        for a in h.internal:
-            if a == h.top:
-                widths[a] = n_classes
-            elif isinstance(n, Mapping):
-                if a not in n:
-                    raise ValueError(f"n has no width for region {a!r}")
-                widths[a] = valid.integer(n[a], f"width n[{a!r}]", lo=1)
-            else:
-                widths[a] = valid.integer(n, "n (width of every hidden region)", lo=1)
+        hidden = [a for a in h.internal if a != h.top]
+        widths.update(valid.per_region(n, hidden, "n", "width"))
+        widths[h.top] = n_classes
         for b, a in h.edges:  # refuse before allocating any weight
             valid.size(widths[b] * widths[a], "n", f"weights in W[{(b, a)!r}]")
         return widths

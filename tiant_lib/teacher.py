@@ -167,14 +167,7 @@ class Teacher:
         h = valid.of_type(hierarchy, "hierarchy", Hierarchy)
         d = _check_d(d)
         rng = valid.rng(seed)
-        ms = {}
-        for a in h.internal:
-            if isinstance(m, Mapping):
-                if a not in m:
-                    raise ValueError(f"m has no event count for region {a!r}")
-                ms[a] = valid.integer(m[a], f"m[{a!r}]", lo=1)
-            else:
-                ms[a] = valid.integer(m, "m", lo=1)
+        ms = valid.per_region(m, h.internal, "m", "event count")
         mm = {x: d for x in h.leaves}
         for a in h.internal:  # table sizes, before allocating any
             n = valid.size(
