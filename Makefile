@@ -22,15 +22,18 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 TEST_NUMERICS := ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE
 
 PYTEST := $(PY) -m pytest -n 2 --dist loadfile
-NBVAL := --nbval --current-env --sanitize-with tests/nbval_sanitize.cfg
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 # Checks of the built book: they need _build/html (and _build/pdf for the PDF).
 BOOK_TESTS := tests/test_book_html.py tests/test_book_pdf.py
 STAGES := _build/stages.tsv
-# Run a stage and append its wall time to $(STAGES).
-timed = @mkdir -p _build; s=$$(date +%s%N); $(2); rc=$$?; \
-	printf '%s\t%s\n' '$(1)' $$(( ($$(date +%s%N) - s) / 1000000 )) >> $(STAGES); exit $$rc
+# Run a stage and append its wall time to $(STAGES): `stage` inside a shell line
+# (its status is the command's), `timed` as a recipe line of its own.
+stage = (mkdir -p _build; s=$$(date +%s%N); $(2); rc=$$?; \
+	printf '%s\t%s\n' '$(1)' $$(( ($$(date +%s%N) - s) / 1000000 )) >> $(STAGES); \
+	exit $$rc)
+timed = @$(call stage,$(1),$(2))
 
-.PHONY: install book test lint unit execute portability pdf timings clean
+.PHONY: install book book-lane test lint unit execute portability pdf timings clean
 
 # The environment is installed by uv (pinned, from PyPI like everything else):
 # it resolves and downloads in parallel, several times faster than pip. It reads
@@ -46,11 +49,12 @@ ifneq ($(PIP_EXTRA_INDEX_URL),)
 export UV_EXTRA_INDEX_URL := $(PIP_EXTRA_INDEX_URL)
 endif
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-overrides.txt pyproject.toml
 	@s=$$(date +%s%N); \
 	$(PYTHON) -m venv $(VENV) && \
 	$(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.8 && \
-	$(UV) pip install --quiet --python $(PY) -r requirements.txt && \
+	$(UV) pip install --quiet --python $(PY) -r requirements.txt \
+	  --overrides requirements-overrides.txt && \
 	$(UV) pip install --quiet --python $(PY) --no-deps --no-build-isolation -e . && \
 	echo $$(( ($$(date +%s%N) - s) / 1000000 )) > $(VENV)/.install-ms
 	touch $@
@@ -71,18 +75,33 @@ lint: install
 unit: install
 	$(PYTEST) tests --ignore=tests/test_notebooks.py $(addprefix --ignore=,$(BOOK_TESTS))
 
-## test: lint, a warnings-as-errors book build, the PDF, then in one parallel pytest run:
-##       unit tests, notebook guards (stale outputs included), nbval over every chapter
-##       under the portability numerics, and the checks of the built HTML and PDF.
+## test: lint, then two lanes on the two cores — (a) the warnings-as-errors HTML build,
+##       the PDF and the checks of both (Chromium, pdftotext); (b) one parallel pytest
+##       run: unit tests, notebook guards (stale outputs included) and nbval over every
+##       chapter under the portability numerics. Lane (a) logs to _build/book-lane.log,
+##       printed when it ends; either lane failing fails the run.
 test: install
 	rm -rf _build
-	@if [ -f $(VENV)/.install-ms ]; then mkdir -p _build; \
+	@mkdir -p _build; date +%s%N > _build/start-ns; \
+	if [ -f $(VENV)/.install-ms ]; then \
 	  printf 'install\t%s\n' $$(cat $(VENV)/.install-ms) > $(STAGES); fi
 	$(call timed,lint,$(MAKE) --no-print-directory lint)
-	$(call timed,build,$(VENV)/bin/jupyter-book build . -W -n --keep-going -q)
-	$(call timed,pdf,$(MAKE) --no-print-directory pdf)
-	$(call timed,pytest,env $(TEST_NUMERICS) $(PYTEST) $(NBVAL) tests chapters)
+	@$(MAKE) --no-print-directory book-lane > _build/book-lane.log 2>&1 & lane=$$!; \
+	$(call stage,pytest,env $(TEST_NUMERICS) $(PYTEST) $(NBVAL) tests chapters \
+	  $(addprefix --ignore=,$(BOOK_TESTS))); tests=$$?; \
+	wait $$lane; book=$$?; \
+	echo "--- book lane (HTML build, PDF, their checks): _build/book-lane.log ---"; \
+	cat _build/book-lane.log; \
+	printf 'wall\t%s\n' $$(( ($$(date +%s%N) - $$(cat _build/start-ns)) / 1000000 )) \
+	  >> $(STAGES); \
+	[ $$tests = 0 ] && [ $$book = 0 ]
 	@$(PY) scripts/timings.py --stages $(STAGES)
+
+# Lane (a) of `make test` (run on its own it needs nothing else).
+book-lane: install
+	@$(call stage,build,$(VENV)/bin/jupyter-book build . -W -n --keep-going -q) \
+	  && $(call stage,pdf,$(MAKE) --no-print-directory pdf) \
+	  && $(call stage,book checks,$(PY) -m pytest -q -p no:xdist $(BOOK_TESTS))
 
 ## execute: re-run chapters in place and record what they ran (all, or NB=chapters/NN_x.ipynb).
 execute: install

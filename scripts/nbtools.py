@@ -12,6 +12,11 @@ named), then stores it
   outputs without executing) can never show a figure made by older code.
 
 ``python scripts/nbtools.py check`` prints the chapters whose record is stale.
+
+``python scripts/nbtools.py time NOTEBOOK`` executes a copy the same way and
+prints the seconds from starting its kernel to stopping it after the last cell
+(``scripts/timings.py`` uses it). Kernels are stopped at once, as nbval stops
+them, rather than waiting a second or two for the interpreter to tear down.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import hashlib
 import json
 import pathlib
 import sys
+import time
 from concurrent.futures import ProcessPoolExecutor
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -59,20 +65,29 @@ def stale(path: pathlib.Path) -> list[str]:
     return why
 
 
-def execute(path: pathlib.Path) -> str:
-    """Run ``path`` in place in a fresh kernel; store outputs and the record."""
-    import nbformat
+def run(nb, path: pathlib.Path) -> float:
+    """Execute ``nb`` (read from ``path``) in a fresh kernel; the seconds it took."""
     from nbclient import NotebookClient
 
-    nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
         nb,
         timeout=300,
         kernel_name="python3",
         record_timing=False,
+        shutdown_kernel="immediate",
         resources={"metadata": {"path": str(path.parent)}},
     )
+    start = time.perf_counter()
     client.execute()
+    return time.perf_counter() - start
+
+
+def execute(path: pathlib.Path) -> str:
+    """Run ``path`` in place in a fresh kernel; store outputs and the record."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    run(nb, path)
     for cell in nb.cells:
         for key in VOLATILE_CELL_KEYS:
             cell.metadata.pop(key, None)
@@ -86,7 +101,7 @@ def execute(path: pathlib.Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["execute", "check"])
+    parser.add_argument("command", choices=["execute", "check", "time"])
     parser.add_argument("notebooks", nargs="*", type=pathlib.Path)
     parser.add_argument("-j", "--jobs", type=int, default=1)
     args = parser.parse_args(argv)
@@ -96,6 +111,12 @@ def main(argv: list[str] | None = None) -> int:
         for name, why in bad.items():
             print(f"{name}: {'; '.join(why)}")
         return 1 if bad else 0
+    if args.command == "time":
+        import nbformat
+
+        for nb in nbs:
+            print(f"{run(nbformat.read(nb, as_version=4), nb.resolve()):.2f}")
+        return 0
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         for name in pool.map(execute, [nb.resolve() for nb in nbs]):
             print(f"executed {name}", flush=True)

@@ -40,8 +40,8 @@ def run(env_extra: dict[str, str], chapters: list[pathlib.Path]) -> dict[str, bo
     """nbval over ``chapters`` in one pytest run; pass/fail per chapter."""
     with tempfile.TemporaryDirectory() as tmp:
         report = pathlib.Path(tmp) / "junit.xml"
-        cmd = [sys.executable, "-m", "pytest", "-q", "--nbval", "--current-env"]
-        cmd += ["--sanitize-with", "tests/nbval_sanitize.cfg", "-n", "2"]
+        cmd = [sys.executable, "-m", "pytest", "-q", "--nbval", "--nbval-current-env"]
+        cmd += ["--nbval-sanitize-with", "tests/nbval_sanitize.cfg", "-n", "2"]
         cmd += ["--dist", "loadfile", f"--junitxml={report}"]
         cmd += [str(c.relative_to(ROOT)) for c in chapters]
         subprocess.run(

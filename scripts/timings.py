@@ -1,14 +1,17 @@
 """Measured costs: each chapter's time and peak memory, and the stages of ``make test``.
 
-``python scripts/timings.py`` (``make timings``) executes every chapter in a
-fresh kernel on a temporary copy (stored outputs untouched) under
-``/usr/bin/time``, which reports the peak resident memory of the process tree
-(kernel included), and rewrites the README's chapter table.
+``python scripts/timings.py`` (``make timings``) executes every chapter, one at
+a time, in a fresh kernel on a temporary copy (stored outputs untouched), once
+with the machine's native numerics and once under ``make test``'s portability
+numerics, and rewrites the README's chapter table: seconds from kernel start to
+the end of the last cell, and the peak resident memory of the process tree
+(kernel included) reported by ``/usr/bin/time``.
 
 ``python scripts/timings.py --stages _build/stages.tsv [--write]`` prints the
-wall time of each stage that ``make test`` recorded (install, lint, build,
-pdf, and the one parallel pytest run: unit tests, guards, nbval, HTML and PDF
-checks); ``--write`` also puts that table in the README.
+wall time of each stage that ``make test`` recorded (install, lint, then at the
+same time lane (a): HTML build, PDF, their checks, and lane (b): the parallel
+pytest run of unit tests, guards and nbval) and the run's total; ``--write``
+also puts that table in the README.
 """
 
 from __future__ import annotations
@@ -26,22 +29,28 @@ import tempfile
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
-def measure(nb: pathlib.Path) -> tuple[float, float]:
-    """Wall time (s) and peak RSS (MB) of executing ``nb`` in a fresh kernel."""
+def measure(nb: pathlib.Path, numerics: dict[str, str]) -> tuple[float, float]:
+    """Seconds and peak RSS (MB) of executing ``nb`` in a fresh kernel.
+
+    The seconds run from starting the kernel to stopping it after the last cell
+    (``scripts/nbtools.py time``, as nbval runs a chapter); ``/usr/bin/time``
+    reports the peak resident memory of the process tree, kernel included.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         copy = pathlib.Path(tmp) / nb.name
         shutil.copy(nb, copy)
-        jupyter = pathlib.Path(sys.executable).parent / "jupyter"
-        cmd = ["/usr/bin/time", "-f", "%e %M", str(jupyter), "execute"]
+        cmd = ["/usr/bin/time", "-f", "%M", sys.executable, "scripts/nbtools.py"]
         res = subprocess.run(
-            [*cmd, "--timeout=600", str(copy)],
+            [*cmd, "time", str(copy)],
             capture_output=True,
             text=True,
             check=True,
             cwd=ROOT,
+            env={**os.environ, **numerics},
         )
-    wall, kb = res.stderr.strip().splitlines()[-1].split()
-    return float(wall), int(kb) / 1024
+    wall = float(res.stdout.split()[-1])
+    kb = res.stderr.strip().splitlines()[-1]
+    return wall, int(kb) / 1024
 
 
 def replace_block(text: str, name: str, table: str) -> str:
@@ -61,10 +70,11 @@ FLOOR = {
     "cells": [
         {
             "cell_type": "code",
+            "id": "imports-only",
             "execution_count": None,
             "metadata": {},
             "outputs": [],
-            "source": "import matplotlib.pyplot, numpy, scipy.optimize, torch\n"
+            "source": "import matplotlib.pyplot, numpy, torch\n"
             "import tiant_lib\ntiant_lib.reproducible(0)\n",
         }
     ],
@@ -74,28 +84,52 @@ FLOOR = {
 }
 
 
+def test_numerics() -> dict[str, str]:
+    """The numeric configuration ``make test`` runs nbval under (the Makefile's)."""
+    line = re.search(r"^TEST_NUMERICS := (.*)$", (ROOT / "Makefile").read_text(), re.M)
+    return dict(kv.split("=", 1) for kv in line.group(1).split())
+
+
 def chapters_table() -> str:
-    rows = ["| Chapter | Wall time | Peak memory |", "|---|---|---|"]
+    """Every chapter, one at a time: native numerics and ``make test``'s."""
+    configs = {"native": {}, "test": test_numerics()}
+    rows = [
+        "| Chapter | Wall time (native) | Wall time (test numerics) | Peak memory |",
+        "|---|---|---|---|",
+    ]
     with tempfile.TemporaryDirectory() as tmp:
-        empty = pathlib.Path(tmp) / "imports_only.ipynb"
-        empty.write_text(json.dumps(FLOOR))
-        wall, mb = measure(empty)
-    rows.append(f"| (kernel start + imports only) | {wall:.1f} s | {mb:.0f} MB |")
-    print(rows[-1], flush=True)
-    for nb in sorted((ROOT / "chapters").glob("*.ipynb")):
-        wall, mb = measure(nb)
-        rows.append(f"| {nb.stem} | {wall:.1f} s | {mb:.0f} MB |")
-        print(rows[-1], flush=True)
+        floor = pathlib.Path(tmp) / "imports_only.ipynb"
+        floor.write_text(json.dumps(FLOOR))
+        notebooks = [floor, *sorted((ROOT / "chapters").glob("*.ipynb"))]
+        for nb in notebooks:
+            runs = [measure(nb, numerics) for numerics in configs.values()]
+            name = "(kernel start + imports only)" if nb == floor else nb.stem
+            times = " | ".join(f"{wall:.1f} s" for wall, _ in runs)
+            rows.append(f"| {name} | {times} | {max(mb for _, mb in runs):.0f} MB |")
+            print(rows[-1], flush=True)
     return "\n".join(rows)
 
 
+LANES = {"build": "a", "pdf": "a", "book checks": "a", "pytest": "b"}
+
+
 def stages_table(path: pathlib.Path) -> str:
+    """The stages ``make test`` recorded; the two lanes ran at the same time.
+
+    The total is the install plus the wall time of the whole run (``wall``),
+    not the sum of the stages.
+    """
     rows = ["| Stage of `make test` | Wall time |", "|---|---|"]
-    total = 0.0
+    times = {}
     for line in path.read_text().splitlines():
         name, ms = line.split("\t")
-        total += int(ms) / 1000
-        rows.append(f"| {name} | {int(ms) / 1000:.0f} s |")
+        times[name] = int(ms) / 1000
+        if name != "wall":
+            lane = f"lane ({LANES[name]}): " if name in LANES else ""
+            rows.append(f"| {lane}{name} | {times[name]:.0f} s |")
+    total = times.get("install", 0) + times["wall"] if "wall" in times else None
+    if total is None:  # an interrupted run: no wall time recorded
+        total = sum(times.values())
     rows.append(f"| **total** | **{total:.0f} s** |")
     return "\n".join(rows)
 

@@ -10,6 +10,7 @@ DevTools protocol) for every page: each page is loaded from disk, MathJax
 network requests the page made, and takes screenshots into _build/screenshots/.
 """
 
+import functools
 import json
 import os
 import pathlib
@@ -48,8 +49,14 @@ def html_dir():
     return HTML
 
 
+@functools.cache  # parsed once per run; the tests only read the trees
 def _soup(path):
     return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
+
+
+@functools.cache
+def _ids(path):
+    return {t.get("id") for t in _soup(path).find_all(id=True)}
 
 
 def _source_cells(page):
@@ -122,7 +129,6 @@ def test_images_load(html_dir, page):
 def test_internal_links_resolve(html_dir, page):
     path = html_dir / f"{page}.html"
     soup = _soup(path)
-    ids_cache = {}
     for a in soup.find_all("a", href=True):
         url = urlparse(a["href"])
         if url.scheme or a["href"].startswith(("mailto:", "javascript:")):
@@ -130,11 +136,7 @@ def test_internal_links_resolve(html_dir, page):
         target = path if not url.path else (path.parent / unquote(url.path)).resolve()
         assert target.exists(), f"{page}: link {a['href']} points to a missing file"
         if url.fragment and target.suffix == ".html":
-            if target not in ids_cache:
-                ids_cache[target] = {
-                    t.get("id") for t in _soup(target).find_all(id=True)
-                }
-            assert url.fragment in ids_cache[target], (
+            assert url.fragment in _ids(target), (
                 f"{page}: link {a['href']} points to a missing anchor"
             )
 
@@ -244,6 +246,27 @@ def _open(browser, page):
     return browser.evaluate(RENDER_STATE)
 
 
+@pytest.fixture(scope="module")
+def rendered(browser):
+    """``rendered(page)``: what a reader sees on ``page``, from one load per page.
+
+    The render state (RENDER_STATE), the network requests of the load and the
+    code cells that scroll (SCROLLING_CODE), read together right after MathJax
+    finished, so that the checks which only read a page do not reload it.
+    """
+    cache = {}
+
+    def load(page):
+        if page not in cache:
+            state = _open(browser, page)
+            state["requests"] = browser.requests()
+            state["scrolling"] = browser.evaluate(SCROLLING_CODE)
+            cache[page] = state
+        return cache[page]
+
+    return load
+
+
 def _save_screenshot(browser, name):
     SHOTS.mkdir(parents=True, exist_ok=True)
     shot = SHOTS / f"{name}.png"
@@ -256,10 +279,10 @@ def _save_screenshot(browser, name):
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_math_renders(browser, page):
+def test_math_renders(rendered, page):
     """Every formula typeset by the bundled MathJax, no TeX left, no network used."""
-    state = _open(browser, page)
-    remote = [u for u in browser.requests() if not u.startswith(("file:", "data:"))]
+    state = rendered(page)
+    remote = [u for u in state["requests"] if not u.startswith(("file:", "data:"))]
     assert not remote, f"{page}: the page fetched from the network: {remote[:5]}"
     assert state["nav"] and state["title"].strip(), (
         f"{page}: the rendered page has no navigation or title"
@@ -372,10 +395,9 @@ SCROLLING_CODE = """
 
 
 @pytest.mark.parametrize("page", [p for p in PAGES if (ROOT / f"{p}.ipynb").exists()])
-def test_code_cells_do_not_scroll(browser, page):
+def test_code_cells_do_not_scroll(rendered, page):
     """Every chapter's code fits the page at the default width (88 columns)."""
-    _open(browser, page)
-    scrolling = browser.evaluate(SCROLLING_CODE)
+    scrolling = rendered(page)["scrolling"]
     assert not scrolling, (
         f"{page}: {len(scrolling)} code cells scroll sideways; longest line: "
         f"{scrolling[0]!r}"

@@ -138,13 +138,32 @@ def test_colab_install_url_matches_config():
         )
 
 
-def test_readme_timing_table_lists_every_chapter():
+def _readme_timings():
     readme = (ROOT / "README.md").read_text()
     table = readme.split("<!-- timings:start -->")[1].split("<!-- timings:end -->")[0]
-    listed = set(re.findall(r"^\| (\d\d_\w+) \|", table, re.M))
-    assert listed == {nb.stem for nb in CHAPTERS}, (
+    return {
+        name: [float(v) for v in re.findall(r"([\d.]+) (?:s|MB)", row)]
+        for name, row in re.findall(r"^\| (\d\d_\w+) \|(.*)$", table, re.M)
+    }
+
+
+def test_readme_timing_table_lists_every_chapter():
+    assert set(_readme_timings()) == {nb.stem for nb in CHAPTERS}, (
         "README timing table out of sync: run `make timings`"
     )
+
+
+# The budget of every chapter on the 2-core machine (README, "Timings").
+SECONDS, MEGABYTES = 10.0, 600.0
+
+
+def test_readme_timings_are_within_budget():
+    """The measured table (``make timings``) shows every chapter within budget."""
+    for name, (native, test_numerics, mb) in _readme_timings().items():
+        assert max(native, test_numerics) <= SECONDS, (
+            f"{name}: {max(native, test_numerics)} s measured, budget {SECONDS} s"
+        )
+        assert mb <= MEGABYTES, f"{name}: {mb} MB measured, budget {MEGABYTES} MB"
 
 
 @pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.name)
