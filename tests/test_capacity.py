@@ -362,3 +362,24 @@ def test_vertex_test_at_its_tolerance():
     tri = np.array([[0.0, 0.0], [2.0, 0.0], [1.0, 0.5]])
     np.testing.assert_allclose(hull_distance(tri, 2), 0.5, atol=1e-12)
     assert vertex_mask(tri, tol=0.25)[2] and not vertex_mask(tri, tol=0.5)[2]
+
+
+@pytest.mark.parametrize("chunk", [10**9, 200])  # one stacked LP, or a few rows each
+def test_stacked_lps_equal_the_row_by_row_ones(monkeypatch, chunk):
+    """vertex_mask and relu_identity_weights solve all rows' LPs side by side."""
+    from tiant_lib import capacity
+
+    monkeypatch.setattr(capacity, "_LP_CHUNK", chunk)
+    rng = np.random.default_rng(5)
+    for trial in range(8):
+        m, k = int(rng.integers(2, 12)), int(rng.integers(1, 5))
+        P = rng.dirichlet(np.ones(k) * 0.5, size=m)
+        if trial % 2:
+            P = np.vstack([P, P[:1]])  # a duplicated row is no vertex
+        dist = [capacity.hull_distance(P, i) for i in range(len(P))]
+        assert_allclose(capacity._hull_distances(P), dist, rtol=1e-7, atol=1e-9)
+        assert np.array_equal(vertex_mask(P), np.array(dist) > 1e-9)
+    t = Teacher.lossless(Hierarchy.blocks([3, 3]))
+    P = np.hstack([t.transition("omega", c) for c in t.hierarchy.children("omega")])
+    W, b = capacity.relu_identity_weights(P)  # stacked LPs, then exact rounding
+    assert np.array_equal(np.maximum(P @ W + b, 0.0), np.eye(64))

@@ -17,6 +17,7 @@ import numpy as np
 from . import _validate as valid
 
 _TOL = 1e-9
+_LP_CHUNK = 2_000_000  # at most this many entries (dense) in one stacked LP
 
 
 def _check_matrix(P, name: str = "P") -> np.ndarray:
@@ -96,7 +97,52 @@ def vertex_mask(P, tol: float = _TOL) -> np.ndarray:
     P = _check_matrix(P)
     tol = valid.real(tol, "tol", lo=0.0)
     _check_lp(P, "P")
-    return np.array([hull_distance(P, i) > tol for i in range(P.shape[0])])
+    return _hull_distances(P) > tol
+
+
+def _hull_distances(P: np.ndarray) -> np.ndarray:
+    """:func:`hull_distance` of every row, the row LPs solved side by side.
+
+    The LPs of rows ``i`` share no variable, so one LP with their
+    block-diagonal constraints and the sum of their objectives has every
+    block at its own optimum: its value per block is that row's distance.
+    One solver call per chunk of rows instead of one per row.
+    """
+    from scipy.optimize import linprog  # here: importing it costs about 0.5 s
+    from scipy.sparse import block_diag, csr_array, hstack, identity, vstack
+
+    m, n = P.shape
+    if m == 1:
+        return np.array([np.inf])
+    k = m - 1 + 2 * n  # variables of one row's LP: λ (m - 1), s⁺ (n), s⁻ (n)
+    I_n = identity(n, format="csr")
+    out = np.empty(m)
+    per_chunk = max(1, _LP_CHUNK // ((n + 1) * k))
+    for start in range(0, m, per_chunk):
+        rows = range(start, min(m, start + per_chunk))
+        blocks = [
+            vstack(
+                [
+                    hstack([csr_array(np.delete(P, i, axis=0).T), I_n, -I_n]),
+                    csr_array(np.concatenate([np.ones(m - 1), np.zeros(2 * n)])[None]),
+                ]
+            )
+            for i in rows
+        ]
+        c = np.tile(np.concatenate([np.zeros(m - 1), np.ones(2 * n)]), len(rows))
+        b_eq = np.concatenate([np.append(P[i], 1.0) for i in rows])
+        res = linprog(
+            c,
+            A_eq=block_diag(blocks, format="csr"),
+            b_eq=b_eq,
+            bounds=(0, None),
+            method="highs",
+        )
+        if res.status != 0:
+            raise RuntimeError(f"the vertex LPs of rows {rows} failed: {res.message}")
+        s = (res.x * c).reshape(len(rows), k)
+        out[rows.start : rows.stop] = s.sum(1)
+    return out
 
 
 def vert(P, tol: float = _TOL) -> int:
@@ -149,34 +195,20 @@ def relu_identity_weights(
     grid = valid.positive(grid, "grid")
     _check_lp(P, "P")
     m, n = P.shape
-    W, b_lp = np.zeros((n, m)), np.zeros(m)
+    W, b_lp = _separating_lps(P, margin)  # all rows' LPs side by side
     not_vertices = []
-    from scipy.optimize import linprog  # here: importing it costs about 0.5 s
-
-    for i in range(m):
-        others = np.delete(P, i, axis=0)
-        # variables: u, v ≥ 0 with w = u − v (n each), b = b⁺ − b⁻; minimise Σ(u + v).
-        # Feasible exactly when p_i is strictly separable from the others, i.e. a
-        # vertex.
-        c = np.concatenate([np.ones(2 * n), [0.0, 0.0]])
-        A_ub = np.hstack([others, -others, np.ones((m - 1, 1)), -np.ones((m - 1, 1))])
-        A_eq = np.concatenate([P[i], -P[i], [1.0, -1.0]])[None, :]
-        res = linprog(
-            c,
-            A_ub=A_ub if m > 1 else None,
-            b_ub=np.full(m - 1, -margin) if m > 1 else None,
-            A_eq=A_eq,
-            b_eq=[1.0],
-            bounds=(0, None),
-            method="highs",
-        )
-        if res.status == 2:
-            not_vertices.append(i)
-            continue
-        if res.status != 0:
-            raise RuntimeError(f"the separating LP for row {i} failed: {res.message}")
-        W[:, i] = res.x[:n] - res.x[n : 2 * n]
-        b_lp[i] = res.x[-2] - res.x[-1]
+    if W is None:  # some LP is infeasible: find which, row by row
+        W, b_lp = np.zeros((n, m)), np.zeros(m)
+        for i in range(m):
+            res = _separating_lp(P, [i], margin)
+            if res.status == 2:
+                not_vertices.append(i)
+                continue
+            if res.status != 0:
+                raise RuntimeError(
+                    f"the separating LP of row {i} failed: {res.message}"
+                )
+            W[:, i], b_lp[i] = _hyperplanes(res.x, n, 1)[0][:, 0], res.x[-2] - res.x[-1]
     if not_vertices:
         raise ValueError(
             f"P is not all-vert: rows {not_vertices} are not vertices of the convex "
@@ -206,6 +238,65 @@ def relu_identity_weights(
         raise RuntimeError(
             "could not make relu(P W + b) exactly I in float64; try a larger "
             "margin or a finer grid"
+        )
+    return W, b
+
+
+def _separating_lp(P: np.ndarray, rows, margin: float):
+    """The separating-hyperplane LPs of ``rows`` of ``P``, side by side (one solve).
+
+    Row i's LP: variables ``u, v ≥ 0`` with ``w = u − v`` (n each) and
+    ``b = b⁺ − b⁻``; minimise ``Σ(u + v)`` subject to ``w·p_i + b = 1`` and
+    ``w·p_j + b ≤ −margin`` (j ≠ i). Feasible exactly when ``p_i`` is
+    strictly separable from the other rows, i.e. a vertex. The LPs share no
+    variable, so the stacked LP (block-diagonal constraints, summed
+    objectives) has each block at its own optimum.
+    """
+    from scipy.optimize import linprog  # here: importing it costs about 0.5 s
+    from scipy.sparse import block_diag, csr_array
+
+    m, n = P.shape
+    ub, eq = [], []
+    for i in rows:
+        others = np.delete(P, i, axis=0)
+        ones = np.ones((m - 1, 1))
+        ub.append(csr_array(np.hstack([others, -others, ones, -ones])))
+        eq.append(csr_array(np.concatenate([P[i], -P[i], [1.0, -1.0]])[None, :]))
+    c = np.tile(np.concatenate([np.ones(2 * n), [0.0, 0.0]]), len(rows))
+    return linprog(
+        c,
+        A_ub=block_diag(ub, format="csr") if m > 1 else None,
+        b_ub=np.full(len(rows) * (m - 1), -margin) if m > 1 else None,
+        A_eq=block_diag(eq, format="csr"),
+        b_eq=np.ones(len(rows)),
+        bounds=(0, None),
+        method="highs",
+    )
+
+
+def _hyperplanes(x: np.ndarray, n: int, k: int):
+    """``W`` (n, k) and ``b`` (k,) from the solution of :func:`_separating_lp`."""
+    x = x.reshape(k, 2 * n + 2)
+    return (x[:, :n] - x[:, n : 2 * n]).T, x[:, -2] - x[:, -1]
+
+
+def _separating_lps(P: np.ndarray, margin: float):
+    """:func:`_separating_lp` of every row, in chunks: ``(W, b)``, or ``(None, None)``
+    when some row is not a vertex (an infeasible block)."""
+    m, n = P.shape
+    W, b = np.zeros((n, m)), np.zeros(m)
+    per_chunk = max(1, _LP_CHUNK // (m * (2 * n + 2)))
+    for start in range(0, m, per_chunk):
+        rows = range(start, min(m, start + per_chunk))
+        res = _separating_lp(P, rows, margin)
+        if res.status == 2:
+            return None, None
+        if res.status != 0:
+            raise RuntimeError(
+                f"the separating LPs of rows {rows} failed: {res.message}"
+            )
+        W[:, rows.start : rows.stop], b[rows.start : rows.stop] = _hyperplanes(
+            res.x, n, len(rows)
         )
     return W, b
 
