@@ -17,6 +17,7 @@ import numpy as np
 from . import _validate as valid
 
 _TOL = 1e-9
+_add = np.add.reduce  # = np.sum, without its Python wrapper (hot in event_gd)
 _LP_CHUNK = 2_000_000  # at most this many entries (dense) in one stacked LP
 
 
@@ -651,15 +652,15 @@ class _Plan:
         F, D = {}, {}
         for f in self.fields:
             if f.gather is not None:  # F_β = I: P_αβ W_βα gathers rows of W_βα
-                raw = np.take(f.Wb, f.gather, axis=1)
+                raw = f.Wb.take(f.gather, axis=1)
                 k = len(f.gather) // f.m
                 if k > 1:  # Σ over the children (then the bias), in their order
-                    raw = raw.reshape(raw.shape[0], k, f.m, raw.shape[2]).sum(1)
+                    raw = _add(raw.reshape(raw.shape[0], k, f.m, raw.shape[2]), 1)
             else:
                 raw = None
                 for c in f.kids:
                     U = c.W if c.leaf else F[c.name] @ c.W
-                    U = np.take(U, c.idx, axis=1)
+                    U = U.take(c.idx, axis=1)
                     if raw is None:
                         raw = U
                     else:
@@ -683,7 +684,7 @@ class _Plan:
             if f.name != self.top and f.relu:
                 np.multiply(G, D[f.name], out=G)  # every parent has added its share
             if f.db is not None:
-                np.sum(G, axis=1, out=f.db)
+                _add(G, 1, out=f.db)
             if f.gather is not None:  # children all leaves: ΔW_βα = P_αβᵀ G̃_α
                 np.matmul(f.Pt, G, out=f.dw)
                 continue
@@ -813,7 +814,7 @@ def event_gd(
         err = Y - F[top]
         Gt = lam * err
         loss = 0.5 * (Gt * err).sum((1, 2))
-        losses[alive, t] = loss
+        losses[alive if len(alive) < B else slice(None), t] = loss
         if t == stop:  # some students have made all their steps: they leave
             done = steps[alive] == t
             end.store(alive[done], plan, F, done)
