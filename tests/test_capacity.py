@@ -213,6 +213,99 @@ def test_event_gd_lossy_labels_and_divergence():
     assert res.diverged.tolist() == [False, True] and np.isfinite(res.loss).all()
 
 
+def _plain_event_gd(t, W, b, lr, steps, activation, output):
+    """Theorem 4's matrix form step by step, edge by edge, with dense ``P_αβ``."""
+    h = t.hierarchy
+    P = {(a, c): t.transition(a, c) for c, a in h.edges}
+    lam = t.prior(h.top)[:, None]
+    W = {e: w.copy() for e, w in W.items()}
+    b = {a: v.copy() for a, v in b.items()}
+    lr = np.asarray(lr)[:, None, None]
+    losses = []
+    for step in range(steps + 1):
+        F, D = {x: np.eye(t.d)[None] for x in h.leaves}, {}
+        for a in h.internal:
+            raw = sum(P[(a, c)] @ F[c] @ W[(c, a)] for c in h.children(a))
+            raw = raw + (b[a][:, None, :] if b else 0.0)
+            gated = (output if a == h.top else activation) == "relu"
+            D[a] = (raw > 0) * 1.0 if gated else np.ones_like(raw)
+            F[a] = D[a] * raw
+        err = np.eye(t.m[h.top]) - F[h.top]
+        losses.append(0.5 * (lam * err**2).sum((1, 2)))
+        if step == steps:
+            break
+        Gt = {h.top: D[h.top] * lam * err}
+        dW = {}
+        for a in reversed(h.internal):  # parents before children
+            if a != h.top:
+                Gt[a] = D[a] * Gt[a]
+            if b:
+                b[a] = b[a] + lr[:, 0] * Gt[a].sum(1)
+            for c in h.children(a):
+                dW[(c, a)] = (P[(a, c)] @ F[c]).transpose(0, 2, 1) @ Gt[a]
+                if c in D:
+                    back = P[(a, c)].T @ Gt[a] @ W[(c, a)].transpose(0, 2, 1)
+                    Gt[c] = Gt.get(c, 0.0) + back
+        W = {e: W[e] + lr * dW[e] for e in W}
+    return W, b, F, np.array(losses).T
+
+
+@pytest.mark.parametrize(
+    "hier",
+    [
+        Hierarchy.blocks([1, 2, 3]),  # a leaf and fields side by side under the top
+        Hierarchy.conv(5, kernel=3, stride=2),  # overlapping fields: a DAG
+        Hierarchy.tree([2, 2, 2]),  # three levels
+    ],
+    ids=["blocks", "conv", "tree"],
+)
+@pytest.mark.parametrize(
+    "activation, output, bias",
+    [("relu", "linear", True), ("relu", "relu", True), ("linear", "linear", False)],
+)
+def test_event_gd_equals_the_plain_matrix_form(hier, activation, output, bias):
+    """The fused passes of event_gd are the per-edge formulas (to 1e-12)."""
+    px = np.random.default_rng(1).dirichlet([2, 2], size=hier.n_inputs)
+    t = Teacher.lossless(hier, px=px)
+    W, b = random_weights(t, n=3, batch=4, seed=2, bias_std=0.3 if bias else None)
+    lr = np.array([0.05, 0.1, 0.2, 0.4]) * (0.02 if activation == "linear" else 1.0)
+    kw = dict(activation=activation, output=output)
+    res = event_gd(t, W, b or None, lr=lr, steps=12, **kw)
+    assert not res.diverged.any()
+    W_ref, b_ref, F_ref, loss_ref = _plain_event_gd(t, W, b, lr, 12, **kw)
+    assert_allclose(res.loss, loss_ref, rtol=0, atol=1e-12)
+    for e in W:
+        assert_allclose(res.W[e], W_ref[e], rtol=0, atol=1e-12)
+    for a in b:
+        assert_allclose(res.b[a], b_ref[a], rtol=0, atol=1e-12)
+    for a in hier.internal:
+        assert_allclose(res.F[a], F_ref[a], rtol=0, atol=1e-12)
+
+
+def test_event_gd_per_student_steps_equal_separate_runs():
+    """Students with their own step counts: bit for bit the runs made one by one."""
+    t = Teacher.lossless(Hierarchy.blocks([2, 3]))
+    W, b = random_weights(t, n=6, batch=2, seed=4, bias_std=0.0)
+    lrs, steps = [0.2, 0.5, 1.0], [25, 10, 0]
+    W3 = {e: np.concatenate([w] * 3) for e, w in W.items()}
+    b3 = {a: np.concatenate([v] * 3) for a, v in b.items()}
+    res = event_gd(t, W3, b3, lr=np.repeat(lrs, 2), steps=np.repeat(steps, 2))
+    assert res.loss.shape == (6, 26)
+    for i, (lr, n) in enumerate(zip(lrs, steps, strict=True)):
+        one, rows = event_gd(t, W, b, lr=lr, steps=n), slice(2 * i, 2 * i + 2)
+        assert np.array_equal(res.loss[rows, : n + 1], one.loss)
+        assert np.isnan(res.loss[rows, n + 1 :]).all()
+        for e in W:
+            assert np.array_equal(res.W[e][rows], one.W[e])
+        for a in t.hierarchy.internal:
+            assert np.array_equal(res.b[a][rows], one.b[a])
+            assert np.array_equal(res.F[a][rows], one.F[a])
+    with pytest.raises(ValueError, match="steps"):
+        event_gd(t, W, b, steps=[3, 4, 5])
+    with pytest.raises(ValueError, match="steps"):
+        event_gd(t, W, b, steps=[3, -1])
+
+
 def test_stacked_weights_and_bad_arguments():
     t = Teacher.lossless(Hierarchy.tree([2, 2]))
     W, b = stacked_weights(
@@ -269,3 +362,24 @@ def test_vertex_test_at_its_tolerance():
     tri = np.array([[0.0, 0.0], [2.0, 0.0], [1.0, 0.5]])
     np.testing.assert_allclose(hull_distance(tri, 2), 0.5, atol=1e-12)
     assert vertex_mask(tri, tol=0.25)[2] and not vertex_mask(tri, tol=0.5)[2]
+
+
+@pytest.mark.parametrize("chunk", [10**9, 200])  # one stacked LP, or a few rows each
+def test_stacked_lps_equal_the_row_by_row_ones(monkeypatch, chunk):
+    """vertex_mask and relu_identity_weights solve all rows' LPs side by side."""
+    from tiant_lib import capacity
+
+    monkeypatch.setattr(capacity, "_LP_CHUNK", chunk)
+    rng = np.random.default_rng(5)
+    for trial in range(8):
+        m, k = int(rng.integers(2, 12)), int(rng.integers(1, 5))
+        P = rng.dirichlet(np.ones(k) * 0.5, size=m)
+        if trial % 2:
+            P = np.vstack([P, P[:1]])  # a duplicated row is no vertex
+        dist = [capacity.hull_distance(P, i) for i in range(len(P))]
+        assert_allclose(capacity._hull_distances(P), dist, rtol=1e-7, atol=1e-9)
+        assert np.array_equal(vertex_mask(P), np.array(dist) > 1e-9)
+    t = Teacher.lossless(Hierarchy.blocks([3, 3]))
+    P = np.hstack([t.transition("omega", c) for c in t.hierarchy.children("omega")])
+    W, b = capacity.relu_identity_weights(P)  # stacked LPs, then exact rounding
+    assert np.array_equal(np.maximum(P @ W + b, 0.0), np.eye(64))

@@ -183,3 +183,20 @@ def test_decode_refuses_events_beyond_m():
     np.testing.assert_array_equal(t.decode("omega", [3]), [[1, 1]])
     with pytest.raises(ValueError, match=r"z values must lie in 0\.\.3"):
         t.decode("omega", [4])  # would wrap to (0, 0) without the check
+
+
+def test_exact_statistics_use_cached_events_of_every_input():
+    """Exact P_αβ and Λ_α (from cached events of all inputs) = counts over them."""
+    h = Hierarchy.conv(5, kernel=3, stride=2)
+    t = Teacher.lossy(h, 3, seed=1, px=np.random.default_rng(0).dirichlet([1, 1], 5))
+    X, p = t.enumerate()
+    for _ in range(2):  # the second time from the cache
+        for b, a in h.edges:
+            P = t.transition(a, b)
+            np.testing.assert_allclose(P, t.transition(a, b, X, p), atol=1e-15)
+        for r in h.regions:
+            np.testing.assert_allclose(t.prior(r), t.prior(r, X, p), atol=1e-15)
+    t.prior(h.top)[:] = -1.0  # the caller's copy, not the cache
+    assert (t.prior(h.top) >= 0).all()
+    with pytest.raises(ValueError, match="needs X"):
+        t.prior(h.top, p=p)

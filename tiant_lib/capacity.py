@@ -13,11 +13,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linprog
 
 from . import _validate as valid
 
 _TOL = 1e-9
+_add = np.add.reduce  # = np.sum, without its Python wrapper (hot in event_gd)
+_LP_CHUNK = 2_000_000  # at most this many entries (dense) in one stacked LP
 
 
 def _check_matrix(P, name: str = "P") -> np.ndarray:
@@ -64,6 +65,8 @@ def hull_distance(P, i: int) -> float:
         ]
     )
     b_eq = np.concatenate([P[i], [1.0]])
+    from scipy.optimize import linprog  # here: importing it costs about 0.5 s
+
     res = linprog(c, A_eq=A_eq, b_eq=b_eq, bounds=(0, None), method="highs")
     if res.status != 0:
         raise RuntimeError(f"the vertex LP for row {i} failed: {res.message}")
@@ -95,7 +98,52 @@ def vertex_mask(P, tol: float = _TOL) -> np.ndarray:
     P = _check_matrix(P)
     tol = valid.real(tol, "tol", lo=0.0)
     _check_lp(P, "P")
-    return np.array([hull_distance(P, i) > tol for i in range(P.shape[0])])
+    return _hull_distances(P) > tol
+
+
+def _hull_distances(P: np.ndarray) -> np.ndarray:
+    """:func:`hull_distance` of every row, the row LPs solved side by side.
+
+    The LPs of rows ``i`` share no variable, so one LP with their
+    block-diagonal constraints and the sum of their objectives has every
+    block at its own optimum: its value per block is that row's distance.
+    One solver call per chunk of rows instead of one per row.
+    """
+    from scipy.optimize import linprog  # here: importing it costs about 0.5 s
+    from scipy.sparse import block_diag, csr_array, hstack, identity, vstack
+
+    m, n = P.shape
+    if m == 1:
+        return np.array([np.inf])
+    k = m - 1 + 2 * n  # variables of one row's LP: λ (m - 1), s⁺ (n), s⁻ (n)
+    I_n = identity(n, format="csr")
+    out = np.empty(m)
+    per_chunk = max(1, _LP_CHUNK // ((n + 1) * k))
+    for start in range(0, m, per_chunk):
+        rows = range(start, min(m, start + per_chunk))
+        blocks = [
+            vstack(
+                [
+                    hstack([csr_array(np.delete(P, i, axis=0).T), I_n, -I_n]),
+                    csr_array(np.concatenate([np.ones(m - 1), np.zeros(2 * n)])[None]),
+                ]
+            )
+            for i in rows
+        ]
+        c = np.tile(np.concatenate([np.zeros(m - 1), np.ones(2 * n)]), len(rows))
+        b_eq = np.concatenate([np.append(P[i], 1.0) for i in rows])
+        res = linprog(
+            c,
+            A_eq=block_diag(blocks, format="csr"),
+            b_eq=b_eq,
+            bounds=(0, None),
+            method="highs",
+        )
+        if res.status != 0:
+            raise RuntimeError(f"the vertex LPs of rows {rows} failed: {res.message}")
+        s = (res.x * c).reshape(len(rows), k)
+        out[rows.start : rows.stop] = s.sum(1)
+    return out
 
 
 def vert(P, tol: float = _TOL) -> int:
@@ -148,32 +196,20 @@ def relu_identity_weights(
     grid = valid.positive(grid, "grid")
     _check_lp(P, "P")
     m, n = P.shape
-    W, b_lp = np.zeros((n, m)), np.zeros(m)
+    W, b_lp = _separating_lps(P, margin)  # all rows' LPs side by side
     not_vertices = []
-    for i in range(m):
-        others = np.delete(P, i, axis=0)
-        # variables: u, v ≥ 0 with w = u − v (n each), b = b⁺ − b⁻; minimise Σ(u + v).
-        # Feasible exactly when p_i is strictly separable from the others, i.e. a
-        # vertex.
-        c = np.concatenate([np.ones(2 * n), [0.0, 0.0]])
-        A_ub = np.hstack([others, -others, np.ones((m - 1, 1)), -np.ones((m - 1, 1))])
-        A_eq = np.concatenate([P[i], -P[i], [1.0, -1.0]])[None, :]
-        res = linprog(
-            c,
-            A_ub=A_ub if m > 1 else None,
-            b_ub=np.full(m - 1, -margin) if m > 1 else None,
-            A_eq=A_eq,
-            b_eq=[1.0],
-            bounds=(0, None),
-            method="highs",
-        )
-        if res.status == 2:
-            not_vertices.append(i)
-            continue
-        if res.status != 0:
-            raise RuntimeError(f"the separating LP for row {i} failed: {res.message}")
-        W[:, i] = res.x[:n] - res.x[n : 2 * n]
-        b_lp[i] = res.x[-2] - res.x[-1]
+    if W is None:  # some LP is infeasible: find which, row by row
+        W, b_lp = np.zeros((n, m)), np.zeros(m)
+        for i in range(m):
+            res = _separating_lp(P, [i], margin)
+            if res.status == 2:
+                not_vertices.append(i)
+                continue
+            if res.status != 0:
+                raise RuntimeError(
+                    f"the separating LP of row {i} failed: {res.message}"
+                )
+            W[:, i], b_lp[i] = _hyperplanes(res.x, n, 1)[0][:, 0], res.x[-2] - res.x[-1]
     if not_vertices:
         raise ValueError(
             f"P is not all-vert: rows {not_vertices} are not vertices of the convex "
@@ -203,6 +239,65 @@ def relu_identity_weights(
         raise RuntimeError(
             "could not make relu(P W + b) exactly I in float64; try a larger "
             "margin or a finer grid"
+        )
+    return W, b
+
+
+def _separating_lp(P: np.ndarray, rows, margin: float):
+    """The separating-hyperplane LPs of ``rows`` of ``P``, side by side (one solve).
+
+    Row i's LP: variables ``u, v ≥ 0`` with ``w = u − v`` (n each) and
+    ``b = b⁺ − b⁻``; minimise ``Σ(u + v)`` subject to ``w·p_i + b = 1`` and
+    ``w·p_j + b ≤ −margin`` (j ≠ i). Feasible exactly when ``p_i`` is
+    strictly separable from the other rows, i.e. a vertex. The LPs share no
+    variable, so the stacked LP (block-diagonal constraints, summed
+    objectives) has each block at its own optimum.
+    """
+    from scipy.optimize import linprog  # here: importing it costs about 0.5 s
+    from scipy.sparse import block_diag, csr_array
+
+    m, n = P.shape
+    ub, eq = [], []
+    for i in rows:
+        others = np.delete(P, i, axis=0)
+        ones = np.ones((m - 1, 1))
+        ub.append(csr_array(np.hstack([others, -others, ones, -ones])))
+        eq.append(csr_array(np.concatenate([P[i], -P[i], [1.0, -1.0]])[None, :]))
+    c = np.tile(np.concatenate([np.ones(2 * n), [0.0, 0.0]]), len(rows))
+    return linprog(
+        c,
+        A_ub=block_diag(ub, format="csr") if m > 1 else None,
+        b_ub=np.full(len(rows) * (m - 1), -margin) if m > 1 else None,
+        A_eq=block_diag(eq, format="csr"),
+        b_eq=np.ones(len(rows)),
+        bounds=(0, None),
+        method="highs",
+    )
+
+
+def _hyperplanes(x: np.ndarray, n: int, k: int):
+    """``W`` (n, k) and ``b`` (k,) from the solution of :func:`_separating_lp`."""
+    x = x.reshape(k, 2 * n + 2)
+    return (x[:, :n] - x[:, n : 2 * n]).T, x[:, -2] - x[:, -1]
+
+
+def _separating_lps(P: np.ndarray, margin: float):
+    """:func:`_separating_lp` of every row, in chunks: ``(W, b)``, or ``(None, None)``
+    when some row is not a vertex (an infeasible block)."""
+    m, n = P.shape
+    W, b = np.zeros((n, m)), np.zeros(m)
+    per_chunk = max(1, _LP_CHUNK // (m * (2 * n + 2)))
+    for start in range(0, m, per_chunk):
+        rows = range(start, min(m, start + per_chunk))
+        res = _separating_lp(P, rows, margin)
+        if res.status == 2:
+            return None, None
+        if res.status != 0:
+            raise RuntimeError(
+                f"the separating LPs of rows {rows} failed: {res.message}"
+            )
+        W[:, rows.start : rows.stop], b[rows.start : rows.stop] = _hyperplanes(
+            res.x, n, len(rows)
         )
     return W, b
 
@@ -377,8 +472,9 @@ class EventGD:
         Final weights ``(B, n_β, n_α)`` and biases ``(B, n_α)``.
     F : dict of str to ndarray, shape (B, m_α, n_α)
         Event-level activations after the last step.
-    loss : ndarray, shape (B, steps + 1)
-        ``Σ_a P(z_ω = a) ||F_ω[a] − Y[a]||² / 2`` before every step and after the last.
+    loss : ndarray, shape (B, max(steps) + 1)
+        ``Σ_a P(z_ω = a) ||F_ω[a] − Y[a]||² / 2`` before every step and after the
+        last (NaN after a student's own last step, see :func:`event_gd`).
     diverged : ndarray of bool, shape (B,)
         Students whose loss passed ``max_loss`` (or became NaN); they were
         frozen at that point.
@@ -439,12 +535,171 @@ def _event_setup(teacher, W, b, activation, output):
         "W",
         "entries in one stacked activation F_α (B × m_α × n_α)",
     )
-    # copies (as np.array(w, dtype=float64) made them): event_gd updates in place
-    W = {e: np.array(w) for e, w in W.items()}
-    b = {a: np.array(v) for a, v in b.items()}
-    idx = {(a, c): teacher.transition(a, c).argmax(1) for c, a in h.edges}
-    idx["plan"] = (h.internal, {a: h.children(a) for a in h.internal}, h.top)
-    return h, W, b, idx, B.pop()
+    # the plan copies W and b into its own buffer (event_gd updates it in place)
+    return h, _Plan(h, teacher, W, b, activation, output), B.pop()
+
+
+@dataclass(eq=False)
+class _Child:
+    """One edge β → α of a :class:`_Plan` (views set by ``_Plan.bind``)."""
+
+    name: str
+    leaf: bool
+    idx: np.ndarray  # event of β under each event of α (lossless: P_αβ is 0/1)
+    rows: slice  # rows of P_αβᵀ in the field's stacked Pt
+    wrows: slice  # rows of W_βα in the field's block
+    W: np.ndarray | None = None  # view into _Plan.theta, shape (B, n_β, n_α)
+    dw: np.ndarray | None = None  # view into _Plan.grad
+
+
+@dataclass(eq=False)
+class _Field:
+    """One internal region α of a :class:`_Plan` (views set by ``_Plan.bind``)."""
+
+    name: str
+    relu: bool
+    m: int  # number of events of α
+    kids: list
+    cols: slice  # columns of theta holding [W_β1α; W_β2α; …; b_αᵀ] (row-major)
+    shape: tuple  # (rows, n_α) of that block
+    bias: bool
+    Pt: np.ndarray  # [P_αβ1ᵀ; P_αβ2ᵀ; …]: one product gives every P_αβᵀ G̃_α
+    gather: np.ndarray | None  # children all leaves: rows of Wb to add, per event
+    Wb: np.ndarray | None = None  # the block, a view (B, rows, n_α) into theta
+    dw: np.ndarray | None = None  # the rows of grad for the W_βα
+    b: np.ndarray | None = None  # views (B, n_α) (None without biases)
+    db: np.ndarray | None = None
+
+
+class _Plan:
+    """Event-level passes of ``B`` stacked students (Theorems 3–4), precomputed once.
+
+    Every weight and bias lives in one buffer ``theta`` of shape (B, T) and
+    every gradient in ``grad`` (same layout), so that a gradient step is one
+    ``theta += lr * grad``; ``W``/``b`` are views into ``theta``. A field α
+    holds ``[W_β1α; W_β2α; …; b_αᵀ]`` as consecutive rows, so for a field whose
+    children are all leaves (``F_β = I``: ``P_αβ F_β W_βα`` gathers rows of
+    ``W_βα``) the forward pass is one gather and one sum, and the backward
+    pass one product with the stacked ``[P_αβ1ᵀ; …]``. Every value is that
+    of the per-edge formulas, computed in the same order, and each student's
+    arithmetic does not depend on the others (see :meth:`keep`).
+    """
+
+    def __init__(self, h, teacher, W, b, activation, output):
+        kids = {a: h.children(a) for a in h.internal}
+        n = {a: W[(kids[a][0], a)].shape[2] for a in h.internal}
+        rows = {a: sum(W[(c, a)].shape[1] for c in kids[a]) + bool(b) for a in kids}
+        self.top, self.fields, off = h.top, [], 0
+        for a in h.internal:
+            children, Pts, r, e = [], [], 0, 0
+            for c in kids[a]:
+                n_c, P = W[(c, a)].shape[1], teacher.transition(a, c)
+                sl, wsl = slice(e, e + P.shape[1]), slice(r, r + n_c)
+                children.append(_Child(c, h.is_leaf(c), P.argmax(1), sl, wsl))
+                Pts.append(P.T)
+                r, e = r + n_c, e + P.shape[1]
+            gather = None
+            if all(k.leaf for k in children):
+                gather = [k.wrows.start + k.idx for k in children]
+                if b:
+                    gather.append(np.full(teacher.m[a], rows[a] - 1))
+                gather = np.concatenate(gather)
+            relu = (output if a == h.top else activation) == "relu"
+            cols = slice(off, off + rows[a] * n[a])
+            off = cols.stop
+            self.fields.append(
+                _Field(
+                    a,
+                    relu,
+                    teacher.m[a],
+                    children,
+                    cols,
+                    (rows[a], n[a]),
+                    bool(b),
+                    np.vstack(Pts),
+                    gather,
+                )
+            )
+        self.bind(np.empty((next(iter(W.values())).shape[0], off)))
+        for e, w in W.items():
+            self.W[e][...] = w
+        for a, v in (b or {}).items():
+            self.b[a][...] = v
+
+    def bind(self, theta: np.ndarray) -> None:
+        """Use ``theta`` (B, T) as the parameters: set every view into it."""
+        self.theta, self.grad = theta, np.zeros_like(theta)
+        B = theta.shape[0]
+        for f in self.fields:
+            f.Wb = theta[:, f.cols].reshape(B, *f.shape)
+            dWb = self.grad[:, f.cols].reshape(B, *f.shape)
+            f.dw = dWb[:, : f.shape[0] - f.bias]
+            f.b, f.db = (f.Wb[:, -1], dWb[:, -1]) if f.bias else (None, None)
+            for c in f.kids:
+                c.W, c.dw = f.Wb[:, c.wrows], dWb[:, c.wrows]
+        self.W = {(k.name, f.name): k.W for f in self.fields for k in f.kids}
+        self.b = {f.name: f.b for f in self.fields if f.bias}
+
+    def keep(self, rows: np.ndarray) -> None:
+        """Go on with the students ``rows`` only (a boolean mask or indices)."""
+        self.bind(self.theta[rows])
+
+    def forward(self) -> tuple[dict, dict]:
+        """``F_α = D_α ∘ (Σ_β P_αβ F_β W_βα + 1 b_αᵀ)`` bottom-up (no leaves in F).
+
+        Returns the activations and, for gated fields, the boolean gates ``D_α``.
+        """
+        F, D = {}, {}
+        for f in self.fields:
+            if f.gather is not None:  # F_β = I: P_αβ W_βα gathers rows of W_βα
+                raw = f.Wb.take(f.gather, axis=1)
+                k = len(f.gather) // f.m
+                if k > 1:  # Σ over the children (then the bias), in their order
+                    raw = _add(raw.reshape(raw.shape[0], k, f.m, raw.shape[2]), 1)
+            else:
+                raw = None
+                for c in f.kids:
+                    U = c.W if c.leaf else F[c.name] @ c.W
+                    U = U.take(c.idx, axis=1)
+                    if raw is None:
+                        raw = U
+                    else:
+                        raw += U
+                if f.b is not None:
+                    raw += f.b[:, None, :]
+            if f.relu:
+                D[f.name] = raw > 0
+                np.maximum(raw, 0.0, out=raw)
+            F[f.name] = raw
+        return F, D
+
+    def backward(self, F: dict, D: dict, Gt_top: np.ndarray) -> None:
+        """Fill ``grad`` with ``ΔW_βα = (P_αβ F_β)ᵀ G̃_α`` and ``Δb_α = 1ᵀ G̃_α``.
+
+        ``G̃_β = D_β ∘ Σ_α P_αβᵀ G̃_α W_βαᵀ``, top-down from ``Gt_top`` = ``G̃_ω``.
+        """
+        Gt = {self.top: Gt_top}
+        for f in reversed(self.fields):  # parents before children
+            G = Gt.pop(f.name)
+            if f.name != self.top and f.relu:
+                np.multiply(G, D[f.name], out=G)  # every parent has added its share
+            if f.db is not None:
+                _add(G, 1, out=f.db)
+            if f.gather is not None:  # children all leaves: ΔW_βα = P_αβᵀ G̃_α
+                np.matmul(f.Pt, G, out=f.dw)
+                continue
+            PG = f.Pt @ G  # every P_αβᵀ G̃_α (B, m_β, n_α), stacked
+            for c in f.kids:
+                PtG = PG[:, c.rows]
+                if c.leaf:
+                    c.dw[...] = PtG
+                    continue
+                np.matmul(F[c.name].transpose(0, 2, 1), PtG, out=c.dw)
+                back = PtG @ c.W.transpose(0, 2, 1)
+                if c.name in Gt:
+                    Gt[c.name] += back
+                else:
+                    Gt[c.name] = back
 
 
 def event_forward(
@@ -469,32 +724,14 @@ def event_forward(
     -------
     F, D : dict of str to ndarray, shape (B, m_α, n_α)
     """
-    h, W, b, idx, _ = _event_setup(teacher, W, b, activation, output)
-    F, D = _forward(h, teacher, W, b, idx, activation, output)
+    h, plan, _ = _event_setup(teacher, W, b, activation, output)
+    F, D = plan.forward()
+    D = {a: D[a].astype(np.float64) if a in D else None for a in h.internal}
     return _with_leaves(h, teacher, F), D
 
 
 def _with_leaves(h, teacher, F):
-    return {r: np.eye(teacher.d)[None] if F[r] is None else F[r] for r in F}
-
-
-def _forward(h, teacher, W, b, idx, activation, output):
-    internal, kids, top = idx["plan"]
-    F, D = {x: None for x in h.leaves}, {}  # F_leaf = I: F_leaf W = W
-    for a in internal:
-        raw = 0.0
-        for c in kids[a]:
-            U = W[(c, a)] if F[c] is None else F[c] @ W[(c, a)]
-            raw = raw + U[:, idx[(a, c)]]
-        if b:
-            raw = raw + b[a][:, None, :]
-        if (output if a == top else activation) == "relu":
-            D[a] = (raw > 0).astype(np.float64)
-            F[a] = D[a] * raw
-        else:
-            D[a] = None
-            F[a] = raw
-    return F, D
+    return {r: F[r] if r in F else np.eye(teacher.d)[None] for r in h.regions}
 
 
 def event_gd(
@@ -529,7 +766,12 @@ def event_gd(
         Initial biases of every internal region (None: no biases).
     lr : float or array of shape (B,)
         Step size of each student.
-    steps : int
+    steps : int or array of int, shape (B,)
+        Number of steps of each student. A student that has made its steps
+        leaves the stack (its ``W``, ``b``, ``F`` are those after its own last
+        step, its losses after it NaN); the others go on unchanged, as each
+        student's arithmetic is independent of the others'. So step sizes
+        compared at equal training time ``lr × steps`` train in one call.
     activation, output : str
         Hidden and top nonlinearities; ``output="linear"`` is the paper's
         ``G_ω = I − F_ω``, ``"relu"`` our variant ``G_ω = D_ω ∘ (I − F_ω)``.
@@ -543,9 +785,9 @@ def event_gd(
     -------
     EventGD
     """
-    h, W, b, idx, B = _event_setup(teacher, W, b, activation, output)
-    steps = valid.integer(steps, "steps", lo=0)
-    valid.size(B * (steps + 1), "steps", "recorded losses (B × (steps + 1))")
+    h, plan, B = _event_setup(teacher, W, b, activation, output)
+    steps = _steps(steps, B)
+    valid.size(B * (steps.max() + 1), "steps", "recorded losses (B × (steps + 1))")
     lr = valid.array(lr, "lr", ndim=(0, 1))
     if lr.shape not in ((), (1,), (B,)):
         raise ValueError(f"lr must be a float or an array of shape ({B},)")
@@ -557,38 +799,67 @@ def event_gd(
     Y = np.eye(teacher.m[top]) if Y is None else valid.array(Y, "Y")
     if Y.ndim != 2 or Y.shape[0] != teacher.m[top]:
         raise ValueError(f"Y must have shape ({teacher.m[top]}, k), got {Y.shape}")
-    if W[next(e for e in h.edges if e[1] == top)].shape[2] != Y.shape[1]:
+    if plan.W[next(e for e in h.edges if e[1] == top)].shape[2] != Y.shape[1]:
         raise ValueError("the top's width must equal the number of columns of Y")
-    lam = teacher.prior(top)[None, :, None]
-    Pt = {(a, c): teacher.transition(a, c).T.copy() for c, a in h.edges}
-    internal, kids, _ = idx["plan"]
-    losses = np.empty((B, steps + 1))
+    # Λ_ω repeated along the columns: the products below broadcast over students only
+    lam = np.repeat(teacher.prior(top)[:, None], Y.shape[1], axis=1)
+    losses = np.full((B, steps.max() + 1), np.nan)
     diverged = np.zeros(B, dtype=bool)
-    for t in range(steps + 1):
-        F, D = _forward(h, teacher, W, b, idx, activation, output)
-        err = Y[None] - F[top]
-        losses[:, t] = 0.5 * (lam * err**2).sum((1, 2))
-        if t == steps:
-            break
-        diverged |= ~(losses[:, t] < max_loss)
-        if diverged.any():  # freeze diverging students: no gradient, no inf/NaN
-            err = np.where(diverged[:, None, None], 0.0, err)
-        Gt = {top: lam * (err if D[top] is None else D[top] * err)}
-        dW = {}
-        for a in reversed(internal):  # parents before children
-            if a != top and D[a] is not None:
-                Gt[a] = D[a] * Gt[a]  # every parent has added its share by now
-            for c in kids[a]:
-                PtG = Pt[(a, c)] @ Gt[a]  # P_αβᵀ G̃_α, shape (B, m_β, n_α)
-                dW[(c, a)] = PtG if F[c] is None else F[c].transpose(0, 2, 1) @ PtG
-                if c in D:
-                    Gt[c] = Gt.get(c, 0) + PtG @ W[(c, a)].transpose(0, 2, 1)
-        for e in W:
-            W[e] += lr[:, None, None] * dW[e]
-        for a in b:
-            b[a] += lr[:, None] * Gt[a].sum(1)
-    F = _with_leaves(h, teacher, F)
-    return EventGD(W=W, b=b, F=F, loss=losses, diverged=diverged)
+    end = _GDEnd(B)
+    alive, div, lr_col = np.arange(B), diverged.copy(), lr[:, None].copy()
+    stops, t = iter(sorted(set(steps.tolist()))), 0
+    stop = next(stops)
+    while True:
+        F, D = plan.forward()
+        err = Y - F[top]
+        Gt = lam * err
+        loss = 0.5 * (Gt * err).sum((1, 2))
+        losses[alive if len(alive) < B else slice(None), t] = loss
+        if t == stop:  # some students have made all their steps: they leave
+            done = steps[alive] == t
+            end.store(alive[done], plan, F, done)
+            diverged[alive[done]] = div[done]
+            if done.all():
+                break
+            plan.keep(~done)
+            alive, div, lr_col = alive[~done], div[~done], lr_col[~done]
+            stop = next(stops)
+            continue  # the others' step t again, on the smaller stack
+        if div.any() or not (loss < max_loss).all():
+            # freeze diverging students: no gradient, no inf/NaN
+            div |= ~(loss < max_loss)
+            Gt[div] = 0.0
+        if output == "relu":
+            np.multiply(Gt, D[top], out=Gt)
+        plan.backward(F, D, Gt)
+        plan.theta += lr_col * plan.grad
+        t += 1
+    F = _with_leaves(h, teacher, end.F)
+    return EventGD(W=end.W, b=end.b, F=F, loss=losses, diverged=diverged)
+
+
+def _steps(steps, B: int) -> np.ndarray:
+    """``steps`` of :func:`event_gd` as an int array of shape (B,)."""
+    if np.ndim(steps) == 0:
+        return np.full(B, valid.integer(steps, "steps", lo=0))
+    s = valid.array(steps, "steps", ndim=1)
+    if s.shape != (B,) or (s < 0).any() or (s != np.round(s)).any():
+        raise ValueError(f"steps must be an int >= 0 or an array of {B} of them")
+    return s.astype(np.int64)
+
+
+class _GDEnd:
+    """Final weights, biases and activations of :func:`event_gd`, student by student."""
+
+    def __init__(self, B: int):
+        self.B, self.W, self.b, self.F = B, {}, {}, {}
+
+    def store(self, rows: np.ndarray, plan: _Plan, F: dict, done: np.ndarray):
+        for out, src in ((self.W, plan.W), (self.b, plan.b), (self.F, F)):
+            for k, v in src.items():
+                if k not in out:
+                    out[k] = np.empty((self.B, *v.shape[1:]))
+                out[k][rows] = v[done]
 
 
 def random_weights(

@@ -89,6 +89,10 @@ class Hierarchy:
         self._bottom_up = _bottom_up_order(ch, self.top)
         self._span = _spans(ch, self._bottom_up, pos)
         self._layer = _layers(ch, self._bottom_up, self.top)
+        # the DAG is fixed from here on: name lists computed once (hot in loops)
+        self._leaves = tuple(_leaf(i) for i in range(self.n_inputs))
+        self._internal = tuple(a for a in self._bottom_up if ch[a])
+        self._edges = tuple((b, a) for a in self._internal for b in ch[a])
 
     # ----------------------------------------------------------------- builders
     @classmethod
@@ -218,23 +222,22 @@ class Hierarchy:
     def regions(self) -> tuple[str, ...]:
         """All regions, bottom-up (every child before its parents; leaves by position
         first)."""
-        leaves = tuple(_leaf(i) for i in range(self.n_inputs))
-        return leaves + tuple(a for a in self._bottom_up if self._children[a])
+        return self._leaves + self._internal
 
     @property
     def leaves(self) -> tuple[str, ...]:
         """Leaf regions ``x0 .. x{n-1}``, one per input position."""
-        return tuple(_leaf(i) for i in range(self.n_inputs))
+        return self._leaves
 
     @property
     def internal(self) -> tuple[str, ...]:
         """Non-leaf regions bottom-up (the top ω last)."""
-        return tuple(a for a in self.regions if self._children[a])
+        return self._internal
 
     @property
     def edges(self) -> tuple[tuple[str, str], ...]:
         """All ``(β, α)`` pairs with ``β ∈ ch(α)``, bottom-up by parent."""
-        return tuple((b, a) for a in self.internal for b in self._children[a])
+        return self._edges
 
     @property
     def depth(self) -> int:

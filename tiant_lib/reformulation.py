@@ -78,14 +78,26 @@ def condition_on(
     z = valid.int_array(z, "z (events)", lo=0, hi=m - 1)
     p = valid.prob_vector(p, "p")
     valid.size(N * m, "values and m", "entries in the N × m one-hot of the events")
-    onehot = np.zeros((len(z), m))
-    onehot[np.arange(len(z)), z] = 1.0
-    wz = onehot * np.asarray(p)[:, None]
-    prior = wz.sum(0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cond = (wz.T @ values) / prior[:, None]
-    cond[prior == 0] = np.nan
-    return cond, prior
+    given = _Given(z, p, m)
+    return given.mean(values), given.prior
+
+
+class _Given:
+    """Conditioning on the events ``z`` (weights ``p``, checked by the caller): the
+    weighted one-hot and ``P(z = a)`` once, for several :meth:`mean` s."""
+
+    def __init__(self, z: np.ndarray, p: np.ndarray, m: int):
+        onehot = np.zeros((len(z), m))
+        onehot[np.arange(len(z)), z] = 1.0
+        self.wz = onehot * np.asarray(p)[:, None]
+        self.prior = self.wz.sum(0)
+
+    def mean(self, values: np.ndarray) -> np.ndarray:
+        """``E[values | z = a]`` (NaN rows where ``P(z = a) = 0``)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cond = (self.wz.T @ values) / self.prior[:, None]
+        cond[self.prior == 0] = np.nan
+        return cond
 
 
 def event_averages(
@@ -116,11 +128,11 @@ def event_averages(
     z = teacher.events(X)
     run = student.run(X, z[top], p)
     F, D, G, prior = {}, {}, {}, {}
+    p = valid.prob_vector(p, "p")  # z: the teacher's own events
     for a in teacher.hierarchy.regions:
-        m = teacher.m[a]
-        F[a], prior[a] = condition_on(run.f[a], z[a], p, m)
-        D[a], _ = condition_on(run.gate[a], z[a], p, m)
-        G[a], _ = condition_on(run.g[a], z[a], p, m)
+        given = _Given(z[a], p, teacher.m[a])
+        F[a], prior[a] = given.mean(run.f[a]), given.prior
+        D[a], G[a] = given.mean(run.gate[a]), given.mean(run.g[a])
     return EventAverages(F=F, D=D, G=G, prior=prior, run=run)
 
 
@@ -469,10 +481,9 @@ def assumption_gaps(
         return _undigits(X[:, span], d), d ** len(span)
 
     def cov_gap(gate, other, zb, m):
-        e_gx, _ = condition_on(gate * other, zb, p, m)
-        e_g, prior = condition_on(gate, zb, p, m)
-        e_x, _ = condition_on(other, zb, p, m)
-        return float((prior @ np.abs(np.nan_to_num(e_gx - e_g * e_x))).mean())
+        given = _Given(zb, p, m)  # zb: the teacher's own events, p: P(x)
+        e_gx, e_g, e_x = (given.mean(v) for v in (gate * other, gate, other))
+        return float((given.prior @ np.abs(np.nan_to_num(e_gx - e_g * e_x))).mean())
 
     out = {}
     m = teacher.m

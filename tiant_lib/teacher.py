@@ -100,6 +100,7 @@ class Teacher:
             self.phi[a] = t.astype(np.int64)
         self.px = self._check_px(px)
         self._enum = None
+        self._enum_events = None  # events of every input, for the exact P and Λ
 
     # ------------------------------------------------------------ constructors
     @classmethod
@@ -301,6 +302,20 @@ class Teacher:
             return X, np.full(len(X), 1.0 / len(X))
         return X, valid.prob_vector(p, "sample weights p", shape=(len(X),))
 
+    def _events_and_weights(self, X, p) -> tuple[dict, np.ndarray]:
+        """Events of ``X`` and the weights ``p``; for every input (``X`` None) computed
+        once per teacher (read-only arrays, like the tables they come from)."""
+        if X is not None or p is not None:
+            X, p = self._weights(X, p)
+            return self.events(X), p
+        if self._enum_events is None:
+            X, p = self.enumerate()
+            z = self.events(X)
+            for v in (*z.values(), p):
+                v.flags.writeable = False
+            self._enum_events = (z, p)
+        return self._enum_events
+
     def prior(self, a: str, X=None, p=None) -> np.ndarray:
         """``P(z_α)``: exact (``X=None``, by enumeration) or counted from samples ``X``.
 
@@ -310,15 +325,14 @@ class Teacher:
             The diagonal of the paper's ``Λ_α``.
         """
         self._check_region(a)
-        X, p = self._weights(X, p)
-        return np.bincount(self.events(X)[a], weights=p, minlength=self.m[a])
+        z, p = self._events_and_weights(X, p)
+        return np.bincount(z[a], weights=p, minlength=self.m[a])
 
     def joint(self, a: str, b: str, X=None, p=None) -> np.ndarray:
         """``P(z_α, z_β)``, an ``m_α × m_β`` matrix (exact, or counted from samples)."""
         self._check_region(a, "region a"), self._check_region(b, "region b")
         valid.size(self.m[a] * self.m[b], f"joint({a!r}, {b!r})", "entries (m_α m_β)")
-        X, p = self._weights(X, p)
-        z = self.events(X)
+        z, p = self._events_and_weights(X, p)
         J = np.zeros((self.m[a], self.m[b]))
         np.add.at(J, (z[a], z[b]), p)
         return J
