@@ -487,12 +487,17 @@ def best_correlation(teacher: Net, student: Net, x: torch.Tensor) -> list[torch.
     with torch.no_grad():
         h_t, _ = forward(teacher, x)
         h_s, _ = forward(student, x)
-        out = []
-        for t, s in zip(h_t, h_s, strict=True):
-            rho = correlation(t, s).amax(-1)
-            dead = t.var(-2) <= 1e-24 * t.pow(2).mean(-2)
-            out.append(torch.where(dead, torch.nan, rho))
-        return out
+        return _best_correlation(h_t, h_s)
+
+
+def _best_correlation(h_t: list[torch.Tensor], h_s: list[torch.Tensor]) -> list:
+    """:func:`best_correlation` from the hidden activations of both networks."""
+    out = []
+    for t, s in zip(h_t, h_s, strict=True):
+        rho = correlation(t, s).amax(-1)
+        dead = t.var(-2) <= 1e-24 * t.pow(2).mean(-2)
+        out.append(torch.where(dead, torch.nan, rho))
+    return out
 
 
 def recovered(rho: torch.Tensor, threshold: float = 0.95) -> torch.Tensor:
@@ -584,15 +589,21 @@ def train_sgd(
     g = torch.Generator(device=device).manual_seed(seed)
     history = {"steps": [], "rho": [], "loss": []}
 
+    if x_eval is not None:
+        with torch.no_grad():  # the teacher does not change: one forward pass
+            h_eval, y_eval = forward(teacher, x_eval)
+        x_eval = x_eval.expand(S, *x_eval.shape[-2:])
+
     def record(step):
         if x_eval is None:
             return
         history["steps"].append(step)
-        rho = best_correlation(teacher, student, x_eval)
-        history["rho"].append([r.cpu().numpy() for r in rho])
         with torch.no_grad():
-            err = forward(student, x_eval)[1] - forward(teacher, x_eval)[1]
-        history["loss"].append(err.pow(2).mean((1, 2)).cpu().numpy())
+            h_s, y_s = _forward(student, x_eval)
+            rho = _best_correlation(h_eval, h_s)
+            history["rho"].append([r.cpu().numpy() for r in rho])
+            err = (y_s - y_eval).pow(2).mean((1, 2))
+            history["loss"].append(err.cpu().numpy())
 
     # d(loss)/d(output) = scale * (y - y*), sample by sample
     scale = 2.0 / (batch * student.widths[-1]) if loss == "mse" else 1.0 / batch
