@@ -156,3 +156,46 @@ def test_overlapping_fields_and_grouped_layers_match():
             alone.fit(X, y, steps=30, lr=0.05, p=p, optimizer="adam"),
             rtol=1e-10,
         )
+
+
+@pytest.mark.parametrize(
+    "hierarchy, kw",
+    [
+        (Hierarchy.tree([2, 2, 2]), dict(bias=True)),
+        (Hierarchy.tree([2, 2, 2]), dict(output="relu")),
+        (Hierarchy.tree([3, 2]), dict(activation="linear", bias=True)),
+        (Hierarchy.conv(5, 3, 2), dict(bias=True)),  # a child with two parents
+        (spurious_factor_hierarchy(), dict(bias=True)),  # fields of unequal size
+    ],
+)
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+@pytest.mark.parametrize("batch_size", [None, 8])
+def test_hand_written_backward_matches_autograd(
+    hierarchy, kw, optimizer, batch_size, monkeypatch
+):
+    """fit's hand-written backward pass takes autograd's steps (float64, 1e-10)."""
+    rng = np.random.default_rng(0)
+    K, N = 3, 24
+    X = rng.integers(0, 2, size=(K, N, hierarchy.n_inputs))
+    y = rng.integers(0, 3, size=(K, N))
+    p = rng.dirichlet(np.ones(N))
+    runs = []
+    for by_hand in (True, False):
+        monkeypatch.setattr(StudentEnsemble, "hand_written_backward", by_hand)
+        for shared in (True, False):
+            ens = StudentEnsemble(hierarchy, 4, 3, seeds=[5, 6, 7], **kw)
+            hist = ens.fit(
+                X[0] if shared else X,
+                y,
+                steps=25,
+                lr=0.05,
+                p=p,
+                optimizer=optimizer,
+                batch_size=batch_size,
+                seeds=[1, 2, 3],
+            )
+            runs.append((hist, [q.detach().numpy() for q in ens.parameters()]))
+    for (h1, q1), (h2, q2) in zip(runs[:2], runs[2:], strict=True):
+        assert_allclose(h1, h2, rtol=1e-10, atol=1e-12)
+        for a, b in zip(q1, q2, strict=True):
+            assert_allclose(a, b, rtol=1e-10, atol=1e-12)

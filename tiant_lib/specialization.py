@@ -413,7 +413,7 @@ def _forward(net: Net, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tenso
     """:func:`forward` without the checks (``x`` of shape ``(S, N, d)``)."""
     h, hidden = x, []
     for W, b in zip(net.weights[:-1], net.biases[:-1], strict=False):
-        h = torch.relu(torch.baddbmm(b[:, None, :], h, W.transpose(1, 2)))
+        h = torch.baddbmm(b[:, None, :], h, W.transpose(1, 2)).relu_()
         hidden.append(h)
     out = torch.baddbmm(net.biases[-1][:, None, :], h, net.weights[-1].transpose(1, 2))
     return hidden, out
@@ -459,14 +459,15 @@ def correlation(a: torch.Tensor, b: torch.Tensor, p=None) -> torch.Tensor:
         w = torch.as_tensor(p, dtype=a.dtype, device=a.device)
         if w.shape != (N,) or (w < 0).any() or abs(float(w.sum()) - 1) > 1e-9:
             raise ValueError(f"p must be {N} non-negative weights summing to 1")
-    ac = a - (w[:, None] * a).sum(-2, keepdim=True)
-    bc = b - (w[:, None] * b).sum(-2, keepdim=True)
-    cov = (ac * w[:, None]).transpose(-1, -2) @ bc
-    sa = (w[:, None] * ac.pow(2)).sum(-2)
-    sb = (w[:, None] * bc.pow(2)).sum(-2)
+    # weighted sums as products with w: few passes over the (large) inputs
+    mu_a, mu_b = w @ a, w @ b
+    ac, bc = a - mu_a[..., None, :], b - mu_b[..., None, :]
+    cov = ac.transpose(-1, -2) @ (bc * w[:, None])
+    sa, sb = w @ ac.square(), w @ bc.square()
     # a (numerically) constant column is a dead node: correlation 0, not 0/0
-    sa = torch.where(sa > 1e-24 * (w[:, None] * a.pow(2)).sum(-2), sa, torch.inf)
-    sb = torch.where(sb > 1e-24 * (w[:, None] * b.pow(2)).sum(-2), sb, torch.inf)
+    # (E[a²] = Var a + (E a)²)
+    sa = torch.where(sa > 1e-24 * (sa + mu_a.square()), sa, torch.inf)
+    sb = torch.where(sb > 1e-24 * (sb + mu_b.square()), sb, torch.inf)
     return (cov / sa.sqrt()[..., :, None] / sb.sqrt()[..., None, :]).clamp(-1, 1)
 
 
@@ -487,12 +488,17 @@ def best_correlation(teacher: Net, student: Net, x: torch.Tensor) -> list[torch.
     with torch.no_grad():
         h_t, _ = forward(teacher, x)
         h_s, _ = forward(student, x)
-        out = []
-        for t, s in zip(h_t, h_s, strict=True):
-            rho = correlation(t, s).amax(-1)
-            dead = t.var(-2) <= 1e-24 * t.pow(2).mean(-2)
-            out.append(torch.where(dead, torch.nan, rho))
-        return out
+        return _best_correlation(h_t, h_s)
+
+
+def _best_correlation(h_t: list[torch.Tensor], h_s: list[torch.Tensor]) -> list:
+    """:func:`best_correlation` from the hidden activations of both networks."""
+    out = []
+    for t, s in zip(h_t, h_s, strict=True):
+        rho = correlation(t, s).amax(-1)
+        dead = t.var(-2) <= 1e-24 * t.pow(2).mean(-2)
+        out.append(torch.where(dead, torch.nan, rho))
+    return out
 
 
 def recovered(rho: torch.Tensor, threshold: float = 0.95) -> torch.Tensor:
@@ -584,15 +590,21 @@ def train_sgd(
     g = torch.Generator(device=device).manual_seed(seed)
     history = {"steps": [], "rho": [], "loss": []}
 
+    if x_eval is not None:
+        with torch.no_grad():  # the teacher does not change: one forward pass
+            h_eval, y_eval = forward(teacher, x_eval)
+        x_eval = x_eval.expand(S, *x_eval.shape[-2:])
+
     def record(step):
         if x_eval is None:
             return
         history["steps"].append(step)
-        rho = best_correlation(teacher, student, x_eval)
-        history["rho"].append([r.cpu().numpy() for r in rho])
         with torch.no_grad():
-            err = forward(student, x_eval)[1] - forward(teacher, x_eval)[1]
-        history["loss"].append(err.pow(2).mean((1, 2)).cpu().numpy())
+            h_s, y_s = _forward(student, x_eval)
+            rho = _best_correlation(h_eval, h_s)
+            history["rho"].append([r.cpu().numpy() for r in rho])
+            err = (y_s - y_eval).pow(2).mean((1, 2))
+            history["loss"].append(err.cpu().numpy())
 
     # d(loss)/d(output) = scale * (y - y*), sample by sample
     scale = 2.0 / (batch * student.widths[-1]) if loss == "mse" else 1.0 / batch
@@ -626,9 +638,8 @@ def _sgd_step(net: Net, inputs: list[torch.Tensor], g: torch.Tensor, lr: float) 
     """
     for li in range(len(net.weights) - 1, -1, -1):
         W = net.weights[li]
-        dW = torch.bmm(g.transpose(1, 2), inputs[li])
-        db = g.sum(1)
+        g_in = torch.bmm(g, W) if li > 0 else None  # with W before the step
+        W.baddbmm_(g.transpose(1, 2), inputs[li], alpha=-lr)  # W -= lr dW
+        net.biases[li].sub_(g.sum(1), alpha=lr)
         if li > 0:
-            g = torch.bmm(g, W) * (inputs[li] > 0)
-        W -= lr * dW
-        net.biases[li] -= lr * db
+            g = g_in.mul_(inputs[li] > 0)
