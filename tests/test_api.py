@@ -79,3 +79,18 @@ def test_importing_tiant_lib_does_not_import_scipy_optimize():
         "assert 'scipy.optimize' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_environment_leaves_out_rfc3987_syntax():
+    """``make install`` keeps rfc3987-syntax out (requirements-overrides.txt).
+
+    jsonschema imports it when present, compiling about 35 Lark grammars: 2.6 s
+    in every process that imports nbformat (pytest workers, book builds, each
+    notebook execution). A regenerated requirements.txt must not bring it back.
+    """
+    import importlib.util
+
+    assert importlib.util.find_spec("rfc3987_syntax") is None, (
+        "rfc3987-syntax is installed: see requirements-overrides.txt"
+    )
+    assert "rfc3987-syntax" not in (ROOT / "requirements.txt").read_text()

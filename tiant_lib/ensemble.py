@@ -605,7 +605,7 @@ class StudentEnsemble(torch.nn.Module):
         return self._fit_by_hand(X, pt, target, steps, lr, optimizer, idx)
 
     #: Train without Batch Norm by the hand-written backward pass of
-    #: :meth:`_fit_by_hand` (the tests switch it off to compare with autograd).
+    #: ``_fit_by_hand`` (the tests switch it off to compare with autograd).
     hand_written_backward = True
 
     def _adam(self, optimizer: str, lr: float):
