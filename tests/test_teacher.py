@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tiant_lib import Hierarchy, Teacher
+from tiant_lib import Hierarchy, Teacher, readout_teacher, two_block_teacher
 
 from .helpers import random_hierarchy
 
@@ -200,3 +200,38 @@ def test_exact_statistics_use_cached_events_of_every_input():
     assert (t.prior(h.top) >= 0).all()
     with pytest.raises(ValueError, match="needs X"):
         t.prior(h.top, p=p)
+
+
+# ----------------------------------------------- the capacity chapters' teachers
+@pytest.mark.parametrize("S", [2, 3, 4, 5])
+def test_two_block_teacher_is_lossless_on_two_blocks(S):
+    t = two_block_teacher(S)
+    h = t.hierarchy
+    assert len(h.children("omega")) == 2
+    assert [h.sz(b) for b in h.children("omega")] == [S // 2, S - S // 2]
+    assert t.m["omega"] == 2**S
+    X, _ = t.enumerate()
+    np.testing.assert_array_equal(t.decode("omega", t.labels(X)), X)
+    assert t.is_lossless()
+
+
+@pytest.mark.parametrize("S", [2, 3, 5])
+def test_readout_teacher_puts_a_whole_field_under_the_top(S):
+    t, blocks = readout_teacher(S), two_block_teacher(S)
+    h = t.hierarchy
+    assert h.children("omega") == ("whole",)
+    assert h.children("whole") == blocks.hierarchy.children("omega")
+    assert t.m["whole"] == t.m["omega"] == 2**S
+    np.testing.assert_allclose(t.transition("omega", "whole"), np.eye(2**S))
+    for b in h.children("whole"):
+        np.testing.assert_allclose(
+            t.transition("whole", b), blocks.transition("omega", b)
+        )
+
+
+@pytest.mark.parametrize("make", [two_block_teacher, readout_teacher])
+def test_capacity_teachers_refuse_bad_S(make):
+    with pytest.raises(ValueError, match="S"):
+        make(1)
+    with pytest.raises(TypeError, match="S"):
+        make(2.5)

@@ -67,7 +67,7 @@ from .reformulation import (
     selectivity,
 )
 from .student import Pass, Student
-from .teacher import Teacher
+from .teacher import Teacher, readout_teacher, two_block_teacher
 
 __all__ = [
     "EventAverages",
@@ -88,10 +88,12 @@ __all__ = [
     "marginalized",
     "matrix_form",
     "plotting",
+    "readout_teacher",
     "reformulation_errors",
     "reproducible",
     "selectivity",
     "specialization",
+    "two_block_teacher",
 ]
 __version__ = "0.1.0"
 

@@ -406,6 +406,58 @@ class Teacher:
         return f"Teacher(d={self.d}, m={{{ms}}})"
 
 
+def two_block_teacher(S: int, d: int = 2) -> Teacher:
+    """Lossless teacher on ``S`` pixels in two blocks under the top (paper §5.1).
+
+    The hierarchy is ``Hierarchy.blocks([S // 2, S - S // 2])``: fields
+    ``L1[0:S//2]`` and ``L1[S//2:S]`` (a block of one pixel is the leaf
+    itself) under ω, so ``m_ω = d**S`` and ``m_β = d**sz(β)``. It is the
+    instance of Theorem 6 in the capacity chapters: each ``P_ωβ`` has
+    duplicate rows (not all-vert), their concatenation is all-vert.
+
+    Parameters
+    ----------
+    S : int
+        Number of input positions, at least 2.
+    d : int
+        Values per position.
+
+    Returns
+    -------
+    Teacher
+    """
+    S = valid.integer(S, "S", lo=2)
+    return Teacher.lossless(Hierarchy.blocks([S // 2, S - S // 2]), d=d)
+
+
+def readout_teacher(S: int, d: int = 2) -> Teacher:
+    """:func:`two_block_teacher` with one more level: a field ``"whole"`` on all pixels.
+
+    The two blocks feed a field ``"whole"`` (``m = d**S``), the only child of
+    the top ω. With the paper's linear output (``G_ω = I − F_ω``, §3) this is
+    the architecture in which Theorem 6's construction reaches zero loss: the
+    gated ``"whole"`` outputs ``I`` and ω reads it with ``W = I``; a linear
+    output directly on the two blocks cannot (its rank is at most
+    ``m_β1 + m_β2 − 1``).
+
+    Parameters
+    ----------
+    S : int
+        Number of input positions, at least 2.
+    d : int
+        Values per position.
+
+    Returns
+    -------
+    Teacher
+    """
+    S = valid.integer(S, "S", lo=2)
+    h = Hierarchy.blocks([S // 2, S - S // 2])
+    kids = {a: list(h.children(a)) for a in h.internal if a != h.top}
+    kids |= {"whole": list(h.children(h.top)), h.top: ["whole"]}
+    return Teacher.lossless(Hierarchy(kids), d=d)
+
+
 def _digits(codes: np.ndarray, d: int, n: int) -> np.ndarray:
     """Base-d digits (most significant first) of integer codes; shape (..., n)."""
     codes = np.asarray(codes, dtype=np.int64)
