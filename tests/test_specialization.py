@@ -97,6 +97,64 @@ def test_sgd_step_matches_autograd():
         assert_allclose(new.numpy(), (old - 0.1 * gr).detach().numpy(), atol=1e-12)
 
 
+def _train_step_by_step(student, teacher, steps, lr, batch, std, seed, normalize):
+    """The straightforward loop: one randn, one teacher pass, autograd per step."""
+    g = torch.Generator().manual_seed(seed)
+    S, d = teacher.n_seeds, teacher.widths[0]
+    params = [t.clone().requires_grad_(True) for t in student.weights + student.biases]
+    L = len(student.weights)
+    for _ in range(steps):
+        x = torch.randn(S, batch, d, generator=g, dtype=torch.float64) * std
+        with torch.no_grad():
+            y_t = sp.forward(teacher, x)[1]
+        y = sp.forward(sp.Net(params[:L], params[L:]), x)[1]
+        loss = 0.5 * (y - y_t).pow(2).sum(2).mean(1).sum()
+        grads = torch.autograd.grad(loss, params)
+        with torch.no_grad():
+            for t, gr in zip(params, grads, strict=True):
+                t -= lr * gr
+            if normalize:
+                sp.normalize_fan_in(sp.Net(params[:L], params[L:]))
+    return [t.detach() for t in params]
+
+
+@pytest.mark.parametrize("chunk", [1 << 20, 700, 1])
+@pytest.mark.parametrize("d, batch", [(4, 8), (3, 5)])  # 3·8·4 % 16 == 0; 3·5·3 not
+@pytest.mark.parametrize("normalize", [False, True])
+def test_chunked_training_matches_the_step_by_step_loop(
+    monkeypatch, chunk, d, batch, normalize
+):
+    # inputs drawn in chunks, teacher outputs per chunk: the same run
+    monkeypatch.setattr(sp, "_CHUNK", chunk)
+    T = sp.gaussian_teacher(d, [4, 5], 7, SEEDS)
+    S = sp.over_realized_student(T, 2, [5, 6, 7])
+    ref = _train_step_by_step(S, T, 23, 0.05, batch, 1.5, 4, normalize)
+    sp.train_sgd(
+        S,
+        T,
+        23,
+        0.05,
+        batch=batch,
+        data_std=1.5,
+        seed=4,
+        loss="half_sum",
+        normalize=normalize,
+    )
+    for new, old in zip(S.weights + S.biases, ref, strict=True):
+        assert_allclose(new.numpy(), old.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_chunked_inputs_are_the_per_step_stream():
+    g = torch.Generator().manual_seed(1)
+    per_step = torch.stack(
+        [torch.randn(3, 8, 4, generator=g, dtype=torch.float64) for _ in range(9)]
+    )
+    T = sp.gaussian_teacher(4, [2], 3, SEEDS)
+    g = torch.Generator().manual_seed(1)
+    xs = torch.cat([x for x, _ in sp._teacher_batches(T, g, 9, 8, 1.0)])
+    assert torch.equal(xs, per_step)  # bit for bit
+
+
 def test_padded_nodes_stay_dead_and_training_reduces_loss():
     T = sp.two_layer_teacher(5, 3, 4, 1.0, SEEDS)
     S = sp.over_realized_student(T, 2, SEEDS, init="small", width=10)
