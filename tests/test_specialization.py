@@ -80,6 +80,13 @@ def test_correlation_properties():
     p = torch.tensor(rng.dirichlet(np.ones(50)))
     Cp = sp.correlation(a, a, p=p).numpy()
     assert_allclose(np.diag(Cp), 1.0, atol=1e-12)
+    # the uniform fast path equals the weighted one with p uniform; batched shapes
+    x = torch.tensor(rng.normal(size=(2, 40, 5))).relu_() + 3.0
+    y = torch.cat([torch.tensor(rng.normal(size=(2, 40, 6))), x * 2], -1)
+    pu = torch.full((40,), 1 / 40, dtype=torch.float64)
+    assert_allclose(
+        sp.correlation(x, y).numpy(), sp.correlation(x, y, p=pu).numpy(), atol=1e-12
+    )
     assert sp.recovered(torch.tensor([0.99, 0.9])).tolist() == [True, False]
 
 

@@ -456,19 +456,23 @@ def correlation(a: torch.Tensor, b: torch.Tensor, p=None) -> torch.Tensor:
             f"got {a.shape[-2]} and {b.shape[-2]}"
         )
     N = a.shape[-2]
-    if p is None:
-        w = torch.full((N,), 1.0 / N, dtype=a.dtype, device=a.device)
+    if p is None:  # uniform weights: four passes over each (large) input
+        mu_a, mu_b = a.mean(-2), b.mean(-2)
+        ac, bc = a - mu_a[..., None, :], b - mu_b[..., None, :]
+        cov = (ac.transpose(-1, -2) @ bc).div_(N)
+        sa = torch.linalg.vector_norm(ac, dim=-2).square_().div_(N)
+        sb = torch.linalg.vector_norm(bc, dim=-2).square_().div_(N)
     else:
         if valid.prob_vector(p, "p").shape != (N,):
             raise ValueError(f"p must be {N} non-negative weights summing to 1")
         w = torch.as_tensor(p, dtype=a.dtype, device=a.device)
         if w.shape != (N,) or (w < 0).any() or abs(float(w.sum()) - 1) > 1e-9:
             raise ValueError(f"p must be {N} non-negative weights summing to 1")
-    # weighted sums as products with w: few passes over the (large) inputs
-    mu_a, mu_b = w @ a, w @ b
-    ac, bc = a - mu_a[..., None, :], b - mu_b[..., None, :]
-    cov = ac.transpose(-1, -2) @ (bc * w[:, None])
-    sa, sb = w @ ac.square(), w @ bc.square()
+        # weighted sums as products with w: few passes over the (large) inputs
+        mu_a, mu_b = w @ a, w @ b
+        ac, bc = a - mu_a[..., None, :], b - mu_b[..., None, :]
+        cov = ac.transpose(-1, -2) @ (bc * w[:, None])
+        sa, sb = w @ ac.square(), w @ bc.square()
     # a (numerically) constant column is a dead node: correlation 0, not 0/0
     # (E[a²] = Var a + (E a)²)
     sa = torch.where(sa > 1e-24 * (sa + mu_a.square()), sa, torch.inf)
