@@ -618,13 +618,18 @@ def train_sgd(
     # d(loss)/d(output) = scale * (y - y*), sample by sample
     scale = 2.0 / (batch * student.widths[-1]) if loss == "mse" else 1.0 / batch
     record(0)
+    # each layer's weights and bias with their views for the forward pass, made
+    # once: the step updates them in place, so the views stay current
+    layers = [
+        (W, W.transpose(1, 2), b, b[:, None, :])
+        for W, b in zip(student.weights, student.biases, strict=True)
+    ]
     with torch.no_grad():
         step = 0
         for xs, ys in _teacher_batches(teacher, g, steps, batch, data_std):
             for x, y_t in zip(xs, ys, strict=True):
                 step += 1
-                hidden, y = _forward(student, x)
-                _sgd_step(student, [x] + hidden, y.sub_(y_t).mul_(scale), lr)
+                _sgd_step_on(layers, x, y_t, scale, lr)
                 if normalize:
                     _normalize_fan_in(student)
                 if record_every is not None and (
@@ -639,18 +644,27 @@ def train_sgd(
     return history
 
 
-def _sgd_step(net: Net, inputs: list[torch.Tensor], g: torch.Tensor, lr: float) -> None:
-    """One SGD step by hand-written backpropagation (the same step as autograd's).
+def _sgd_step_on(layers: list, x: torch.Tensor, y_t, scale: float, lr: float) -> None:
+    """One SGD step of :func:`train_sgd` by hand-written backpropagation.
 
-    ``inputs[l]`` is the input of layer ``l`` (``x``, then the hidden ReLU
-    activations); ``g`` is the gradient of the loss at the output.
+    The same step as autograd's (tested). ``layers[l]`` is
+    ``(W, Wᵀ, b, b[:, None, :])``, views made once per run (the step updates
+    ``W`` and ``b`` in place, so they stay current); the forward pass is
+    :func:`_forward`'s and ``scale · (y − y_t)`` is the gradient of the loss at
+    the output.
     """
-    for li in range(len(net.weights) - 1, -1, -1):
-        W = net.weights[li]
+    h, inputs = x, [x]
+    for _, Wt, _, bv in layers[:-1]:
+        h = torch.baddbmm(bv, h, Wt).relu_()
+        inputs.append(h)
+    _, Wt, _, bv = layers[-1]
+    g = torch.baddbmm(bv, h, Wt).sub_(y_t).mul_(scale)
+    for li in range(len(layers) - 1, -1, -1):
+        W, _, b, _ = layers[li]
         g_in = torch.bmm(g, W) if li > 0 else None  # with W before the step
         W.baddbmm_(g.transpose(1, 2), inputs[li], alpha=-lr)  # W -= lr dW
-        net.biases[li].sub_(g.sum(1), alpha=lr)
-        if li > 0:  # ReLU'(h) is sign(h) for h = relu(.) >= 0: one op, no bool copy
+        b.sub_(g.sum(1), alpha=lr)
+        if li > 0:  # ReLU'(h) is sign(h) for h = relu(.) >= 0
             g = g_in.mul_(inputs[li].sign())
 
 
