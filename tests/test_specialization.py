@@ -80,6 +80,13 @@ def test_correlation_properties():
     p = torch.tensor(rng.dirichlet(np.ones(50)))
     Cp = sp.correlation(a, a, p=p).numpy()
     assert_allclose(np.diag(Cp), 1.0, atol=1e-12)
+    # the uniform fast path equals the weighted one with p uniform; batched shapes
+    x = torch.tensor(rng.normal(size=(2, 40, 5))).relu_() + 3.0
+    y = torch.cat([torch.tensor(rng.normal(size=(2, 40, 6))), x * 2], -1)
+    pu = torch.full((40,), 1 / 40, dtype=torch.float64)
+    assert_allclose(
+        sp.correlation(x, y).numpy(), sp.correlation(x, y, p=pu).numpy(), atol=1e-12
+    )
     assert sp.recovered(torch.tensor([0.99, 0.9])).tolist() == [True, False]
 
 
@@ -95,6 +102,64 @@ def test_sgd_step_matches_autograd():
     grads = torch.autograd.grad(err.pow(2).mean((1, 2)).sum(), ref)
     for new, old, gr in zip(S.weights + S.biases, ref, grads, strict=True):
         assert_allclose(new.numpy(), (old - 0.1 * gr).detach().numpy(), atol=1e-12)
+
+
+def _train_step_by_step(student, teacher, steps, lr, batch, std, seed, normalize):
+    """The straightforward loop: one randn, one teacher pass, autograd per step."""
+    g = torch.Generator().manual_seed(seed)
+    S, d = teacher.n_seeds, teacher.widths[0]
+    params = [t.clone().requires_grad_(True) for t in student.weights + student.biases]
+    L = len(student.weights)
+    for _ in range(steps):
+        x = torch.randn(S, batch, d, generator=g, dtype=torch.float64) * std
+        with torch.no_grad():
+            y_t = sp.forward(teacher, x)[1]
+        y = sp.forward(sp.Net(params[:L], params[L:]), x)[1]
+        loss = 0.5 * (y - y_t).pow(2).sum(2).mean(1).sum()
+        grads = torch.autograd.grad(loss, params)
+        with torch.no_grad():
+            for t, gr in zip(params, grads, strict=True):
+                t -= lr * gr
+            if normalize:
+                sp.normalize_fan_in(sp.Net(params[:L], params[L:]))
+    return [t.detach() for t in params]
+
+
+@pytest.mark.parametrize("chunk", [1 << 20, 700, 1])
+@pytest.mark.parametrize("d, batch", [(4, 8), (3, 5)])  # 3·8·4 % 16 == 0; 3·5·3 not
+@pytest.mark.parametrize("normalize", [False, True])
+def test_chunked_training_matches_the_step_by_step_loop(
+    monkeypatch, chunk, d, batch, normalize
+):
+    # inputs drawn in chunks, teacher outputs per chunk: the same run
+    monkeypatch.setattr(sp, "_CHUNK", chunk)
+    T = sp.gaussian_teacher(d, [4, 5], 7, SEEDS)
+    S = sp.over_realized_student(T, 2, [5, 6, 7])
+    ref = _train_step_by_step(S, T, 23, 0.05, batch, 1.5, 4, normalize)
+    sp.train_sgd(
+        S,
+        T,
+        23,
+        0.05,
+        batch=batch,
+        data_std=1.5,
+        seed=4,
+        loss="half_sum",
+        normalize=normalize,
+    )
+    for new, old in zip(S.weights + S.biases, ref, strict=True):
+        assert_allclose(new.numpy(), old.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_chunked_inputs_are_the_per_step_stream():
+    g = torch.Generator().manual_seed(1)
+    per_step = torch.stack(
+        [torch.randn(3, 8, 4, generator=g, dtype=torch.float64) for _ in range(9)]
+    )
+    T = sp.gaussian_teacher(4, [2], 3, SEEDS)
+    g = torch.Generator().manual_seed(1)
+    xs = torch.cat([x for x, _ in sp._teacher_batches(T, g, 9, 8, 1.0)])
+    assert torch.equal(xs, per_step)  # bit for bit
 
 
 def test_padded_nodes_stay_dead_and_training_reduces_loss():

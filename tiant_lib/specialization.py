@@ -364,11 +364,16 @@ def normalize_fan_in(net: Net) -> None:
     ``test_multilayer.py`` does this after every step (``W /= W.norm(dim=0)``).
     """
     _check_net(net, "net")
+    _normalize_fan_in(net)
+
+
+def _normalize_fan_in(net: Net) -> None:
+    """:func:`normalize_fan_in` without the check (in-place, few temporaries)."""
     with torch.no_grad():
         for W, b in zip(net.weights, net.biases, strict=False):
-            norm = (W.pow(2).sum(2) + b.pow(2)).sqrt().clamp_min(1e-300)
-            W /= norm[..., None]
-            b /= norm
+            norm = W.square().sum(2).add_(b.square()).sqrt_().clamp_min_(1e-300)
+            W.div_(norm[..., None])
+            b.div_(norm)
 
 
 def forward(net: Net, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
@@ -451,19 +456,23 @@ def correlation(a: torch.Tensor, b: torch.Tensor, p=None) -> torch.Tensor:
             f"got {a.shape[-2]} and {b.shape[-2]}"
         )
     N = a.shape[-2]
-    if p is None:
-        w = torch.full((N,), 1.0 / N, dtype=a.dtype, device=a.device)
+    if p is None:  # uniform weights: four passes over each (large) input
+        mu_a, mu_b = a.mean(-2), b.mean(-2)
+        ac, bc = a - mu_a[..., None, :], b - mu_b[..., None, :]
+        cov = (ac.transpose(-1, -2) @ bc).div_(N)
+        sa = torch.linalg.vector_norm(ac, dim=-2).square_().div_(N)
+        sb = torch.linalg.vector_norm(bc, dim=-2).square_().div_(N)
     else:
         if valid.prob_vector(p, "p").shape != (N,):
             raise ValueError(f"p must be {N} non-negative weights summing to 1")
         w = torch.as_tensor(p, dtype=a.dtype, device=a.device)
         if w.shape != (N,) or (w < 0).any() or abs(float(w.sum()) - 1) > 1e-9:
             raise ValueError(f"p must be {N} non-negative weights summing to 1")
-    # weighted sums as products with w: few passes over the (large) inputs
-    mu_a, mu_b = w @ a, w @ b
-    ac, bc = a - mu_a[..., None, :], b - mu_b[..., None, :]
-    cov = ac.transpose(-1, -2) @ (bc * w[:, None])
-    sa, sb = w @ ac.square(), w @ bc.square()
+        # weighted sums as products with w: few passes over the (large) inputs
+        mu_a, mu_b = w @ a, w @ b
+        ac, bc = a - mu_a[..., None, :], b - mu_b[..., None, :]
+        cov = ac.transpose(-1, -2) @ (bc * w[:, None])
+        sa, sb = w @ ac.square(), w @ bc.square()
     # a (numerically) constant column is a dead node: correlation 0, not 0/0
     # (E[a²] = Var a + (E a)²)
     sa = torch.where(sa > 1e-24 * (sa + mu_a.square()), sa, torch.inf)
@@ -585,7 +594,7 @@ def train_sgd(
         )
     if record_every is not None:
         record_every = _check_pos_int(record_every, "record_every")
-    S, d = student.n_seeds, student.widths[0]
+    S = student.n_seeds
     device = student.weights[0].device
     g = torch.Generator(device=device).manual_seed(seed)
     history = {"steps": [], "rho": [], "loss": []}
@@ -609,19 +618,24 @@ def train_sgd(
     # d(loss)/d(output) = scale * (y - y*), sample by sample
     scale = 2.0 / (batch * student.widths[-1]) if loss == "mse" else 1.0 / batch
     record(0)
+    # each layer's weights and bias with their views for the forward pass, made
+    # once: the step updates them in place, so the views stay current
+    layers = [
+        (W, W.transpose(1, 2), b, b[:, None, :])
+        for W, b in zip(student.weights, student.biases, strict=True)
+    ]
     with torch.no_grad():
-        for step in range(1, steps + 1):
-            x = torch.randn(
-                S, batch, d, generator=g, dtype=torch.float64, device=device
-            )
-            x *= data_std
-            y_t = _forward(teacher, x)[1]
-            hidden, y = _forward(student, x)
-            _sgd_step(student, [x] + hidden, (y - y_t) * scale, lr)
-            if normalize:
-                normalize_fan_in(student)
-            if record_every is not None and (step % record_every == 0 or step == steps):
-                record(step)
+        step = 0
+        for xs, ys in _teacher_batches(teacher, g, steps, batch, data_std):
+            for x, y_t in zip(xs, ys, strict=True):
+                step += 1
+                _sgd_step_on(layers, x, y_t, scale, lr)
+                if normalize:
+                    _normalize_fan_in(student)
+                if record_every is not None and (
+                    step % record_every == 0 or step == steps
+                ):
+                    record(step)
     if record_every is None:
         record(steps)
     if history["steps"]:
@@ -630,16 +644,64 @@ def train_sgd(
     return history
 
 
-def _sgd_step(net: Net, inputs: list[torch.Tensor], g: torch.Tensor, lr: float) -> None:
-    """One SGD step by hand-written backpropagation (the same step as autograd's).
+def _sgd_step_on(layers: list, x: torch.Tensor, y_t, scale: float, lr: float) -> None:
+    """One SGD step of :func:`train_sgd` by hand-written backpropagation.
 
-    ``inputs[l]`` is the input of layer ``l`` (``x``, then the hidden ReLU
-    activations); ``g`` is the gradient of the loss at the output.
+    The same step as autograd's (tested). ``layers[l]`` is
+    ``(W, Wᵀ, b, b[:, None, :])``, views made once per run (the step updates
+    ``W`` and ``b`` in place, so they stay current); the forward pass is
+    :func:`_forward`'s and ``scale · (y − y_t)`` is the gradient of the loss at
+    the output.
     """
-    for li in range(len(net.weights) - 1, -1, -1):
-        W = net.weights[li]
+    h, inputs = x, [x]
+    for _, Wt, _, bv in layers[:-1]:
+        h = torch.baddbmm(bv, h, Wt).relu_()
+        inputs.append(h)
+    _, Wt, _, bv = layers[-1]
+    g = torch.baddbmm(bv, h, Wt).sub_(y_t).mul_(scale)
+    for li in range(len(layers) - 1, -1, -1):
+        W, _, b, _ = layers[li]
         g_in = torch.bmm(g, W) if li > 0 else None  # with W before the step
         W.baddbmm_(g.transpose(1, 2), inputs[li], alpha=-lr)  # W -= lr dW
-        net.biases[li].sub_(g.sum(1), alpha=lr)
-        if li > 0:
-            g = g_in.mul_(inputs[li] > 0)
+        b.sub_(g.sum(1), alpha=lr)
+        if li > 0:  # ReLU'(h) is sign(h) for h = relu(.) >= 0
+            g = g_in.mul_(inputs[li].sign())
+
+
+_CHUNK = 1 << 20
+"""Random numbers drawn per call by :func:`_teacher_batches` (8 MB of float64)."""
+
+
+def _teacher_batches(teacher: Net, g: torch.Generator, steps: int, batch: int, std):
+    """Yield the SGD inputs and teacher outputs of ``steps`` steps, in chunks.
+
+    Step ``t`` gets ``x_t = std · randn(S, batch, d)`` from ``g``, exactly the
+    numbers of one ``torch.randn`` call per step: PyTorch fills a contiguous
+    float64 tensor of ``n ≥ 16`` entries, ``n`` a multiple of 16, with the same
+    stream whether it is drawn at once or in consecutive pieces of such sizes
+    (tested). Otherwise the chunks are single steps. The teacher does not
+    change: its outputs for a whole chunk come from one forward pass, its
+    weights repeated once per step so each product has the per-step shape.
+
+    Yields
+    ------
+    xs, ys : torch.Tensor
+        Shapes ``(T, S, batch, d)`` and ``(T, S, batch, n_out)``.
+    """
+    S, d = teacher.n_seeds, teacher.widths[0]
+    per_step = S * batch * d
+    chunk = max(1, min(steps, _CHUNK // per_step)) if per_step % 16 == 0 else 1
+    kw = {"dtype": teacher.weights[0].dtype, "device": teacher.weights[0].device}
+    done, rep = 0, None
+    while done < steps:
+        T = min(chunk, steps - done)
+        if rep is None or rep.n_seeds != T * S:
+            rep = Net(
+                [W.repeat(T, 1, 1) for W in teacher.weights],
+                [b.repeat(T, 1) for b in teacher.biases],
+            )
+        xs = torch.randn(T, S, batch, d, generator=g, **kw)
+        xs *= std
+        ys = _forward(rep, xs.view(T * S, batch, d))[1]
+        yield xs, ys.view(T, S, batch, -1)
+        done += T
