@@ -1,11 +1,11 @@
 """Measured costs: each chapter's time and peak memory, and the stages of ``make test``.
 
 ``python scripts/timings.py`` (``make timings``) executes every chapter, one at
-a time, in a fresh kernel on a temporary copy (stored outputs untouched), once
-with the machine's native numerics and once under ``make test``'s portability
-numerics, and rewrites the README's chapter table: seconds from kernel start to
-the end of the last cell, and the peak resident memory of the process tree
-(kernel included) reported by ``/usr/bin/time``.
+a time, in a fresh kernel on a temporary copy (stored outputs untouched), three
+times with the machine's native numerics and three times under ``make test``'s
+portability numerics, and rewrites the README's chapter table: the median
+seconds from kernel start to the end of the last cell, and the peak resident
+memory of the process tree (kernel included) reported by ``/usr/bin/time``.
 
 ``python scripts/timings.py --stages _build/stages.tsv [--write]`` prints the
 wall time of each stage that ``make test`` recorded (install, lint, then at the
@@ -22,6 +22,7 @@ import os
 import pathlib
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -90,8 +91,14 @@ def test_numerics() -> dict[str, str]:
     return dict(kv.split("=", 1) for kv in line.group(1).split())
 
 
+REPEAT = 3
+
+
 def chapters_table() -> str:
-    """Every chapter, one at a time: native numerics and ``make test``'s."""
+    """Every chapter, one at a time: native numerics and ``make test``'s.
+
+    Times are medians of ``REPEAT`` runs; memory is the largest peak seen.
+    """
     configs = {"native": {}, "test": test_numerics()}
     rows = [
         "| Chapter | Wall time (native) | Wall time (test numerics) | Peak memory |",
@@ -102,10 +109,18 @@ def chapters_table() -> str:
         floor.write_text(json.dumps(FLOOR))
         notebooks = [floor, *sorted((ROOT / "chapters").glob("*.ipynb"))]
         for nb in notebooks:
-            runs = [measure(nb, numerics) for numerics in configs.values()]
+            # the median of REPEAT runs per configuration: a shared 2-core machine
+            # varies by about a second from one minute to the next
+            runs = {
+                cfg: [measure(nb, numerics) for _ in range(REPEAT)]
+                for cfg, numerics in configs.items()
+            }
             name = "(kernel start + imports only)" if nb == floor else nb.stem
-            times = " | ".join(f"{wall:.1f} s" for wall, _ in runs)
-            rows.append(f"| {name} | {times} | {max(mb for _, mb in runs):.0f} MB |")
+            times = " | ".join(
+                f"{statistics.median(w for w, _ in r):.1f} s" for r in runs.values()
+            )
+            mb = max(m for r in runs.values() for _, m in r)
+            rows.append(f"| {name} | {times} | {mb:.0f} MB |")
             print(rows[-1], flush=True)
     return "\n".join(rows)
 
