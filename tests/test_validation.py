@@ -745,6 +745,11 @@ CASES = [
         "n_out",
         1,
     ),
+    ("two_block_teacher", lambda: tiant_lib.two_block_teacher(1), ValueError, "S"),
+    ("two_block_teacher", lambda: tiant_lib.two_block_teacher(2.5), TypeError, "S"),
+    ("two_block_teacher", lambda: tiant_lib.two_block_teacher(4, d=0), ValueError, "d"),
+    ("readout_teacher", lambda: tiant_lib.readout_teacher("3"), TypeError, "S"),
+    ("readout_teacher", lambda: tiant_lib.readout_teacher(60), ValueError, "MAX_TABLE"),
     (
         "gaussian_teacher",
         lambda: specialization.gaussian_teacher(3, [2], 2, [-1]),
