@@ -426,8 +426,12 @@ def two_block_teacher(S: int, d: int = 2) -> Teacher:
     -------
     Teacher
     """
+    return Teacher.lossless(_two_blocks(S), d=d)
+
+
+def _two_blocks(S: int) -> Hierarchy:
     S = valid.integer(S, "S", lo=2)
-    return Teacher.lossless(Hierarchy.blocks([S // 2, S - S // 2]), d=d)
+    return Hierarchy.blocks([S // 2, S - S // 2])
 
 
 def readout_teacher(S: int, d: int = 2) -> Teacher:
@@ -438,21 +442,10 @@ def readout_teacher(S: int, d: int = 2) -> Teacher:
     the architecture in which Theorem 6's construction reaches zero loss: the
     gated ``"whole"`` outputs ``I`` and ω reads it with ``W = I``; a linear
     output directly on the two blocks cannot (its rank is at most
-    ``m_β1 + m_β2 − 1``).
-
-    Parameters
-    ----------
-    S : int
-        Number of input positions, at least 2.
-    d : int
-        Values per position.
-
-    Returns
-    -------
-    Teacher
+    ``m_β1 + m_β2 − 1``). Parameters and return value as for
+    :func:`two_block_teacher`.
     """
-    S = valid.integer(S, "S", lo=2)
-    h = Hierarchy.blocks([S // 2, S - S // 2])
+    h = _two_blocks(S)
     kids = {a: list(h.children(a)) for a in h.internal if a != h.top}
     kids |= {"whole": list(h.children(h.top)), h.top: ["whole"]}
     return Teacher.lossless(Hierarchy(kids), d=d)
