@@ -48,6 +48,15 @@ endif
 ifneq ($(PIP_EXTRA_INDEX_URL),)
 export UV_EXTRA_INDEX_URL := $(PIP_EXTRA_INDEX_URL)
 endif
+# torch is pinned to its CPU build, 2.13.0+cpu. PyPI carries only the CUDA build for
+# Linux: about 4 GB more with its nvidia-* and triton wheels, and `import torch` about
+# 3 s slower in every process (each chapter's kernel, each pytest worker, each book
+# build). The CPU wheel comes from a wheel directory in PIP_FIND_LINKS when one holds
+# it, else from PyTorch's CPU index, added here unless an extra index is already set.
+TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
+ifeq ($(PIP_EXTRA_INDEX_URL)$(wildcard $(addsuffix /torch-*+cpu-*.whl,$(PIP_FIND_LINKS))),)
+export UV_EXTRA_INDEX_URL := $(TORCH_CPU_INDEX)
+endif
 
 $(VENV)/.installed: requirements.txt requirements-overrides.txt pyproject.toml
 	@s=$$(date +%s%N); \

@@ -94,3 +94,18 @@ def test_environment_leaves_out_rfc3987_syntax():
         "rfc3987-syntax is installed: see requirements-overrides.txt"
     )
     assert "rfc3987-syntax" not in (ROOT / "requirements.txt").read_text()
+
+
+def test_environment_has_the_cpu_build_of_torch():
+    """``make install`` takes torch's CPU build (requirements.txt, Makefile).
+
+    PyPI's Linux wheel is the CUDA build: its ``import torch`` costs about 3 s
+    more in every process (each chapter's kernel, each pytest worker, each book
+    build) and its nvidia-* and triton wheels about 4 GB of disk.
+    """
+    import importlib.util
+
+    import torch
+
+    assert torch.version.cuda is None, f"torch {torch.__version__} is a CUDA build"
+    assert importlib.util.find_spec("triton") is None, "triton: a CUDA torch was here"
