@@ -14,6 +14,10 @@ export MKL_NUM_THREADS := 1
 export OPENBLAS_NUM_THREADS := 1
 export PYTHONHASHSEED := 0
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
+# Python caches compiled modules (__pycache__) in .venv and tiant_lib/ even where the
+# environment says not to: uv installs no bytecode, so without the cache every process
+# would recompile what it imports (torch, matplotlib, Sphinx: about 4 s per process).
+unexport PYTHONDONTWRITEBYTECODE
 
 # The portability guard: the tests re-execute every chapter with torch's generic
 # kernels and MKL's compatible code path, while `make execute` stores outputs
@@ -58,10 +62,15 @@ ifeq ($(PIP_EXTRA_INDEX_URL)$(wildcard $(addsuffix /torch-*+cpu-*.whl,$(PIP_FIND
 export UV_EXTRA_INDEX_URL := $(TORCH_CPU_INDEX)
 endif
 
+# uv itself comes from pip: the system's pip when it has one (a venv without pip is
+# created 6 s faster), else the venv's own.
+UV_PIP_FLAGS := --quiet --disable-pip-version-check uv==0.13.8
+
 $(VENV)/.installed: requirements.txt requirements-overrides.txt pyproject.toml
 	@s=$$(date +%s%N); \
-	$(PYTHON) -m venv $(VENV) && \
-	$(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.8 && \
+	{ { $(PYTHON) -m venv --without-pip $(VENV) && \
+	    $(PYTHON) -m pip --python $(PY) install $(UV_PIP_FLAGS); } || \
+	  { $(PYTHON) -m venv --clear $(VENV) && $(PY) -m pip install $(UV_PIP_FLAGS); }; } && \
 	$(UV) pip install --quiet --python $(PY) -r requirements.txt \
 	  --overrides requirements-overrides.txt && \
 	$(UV) pip install --quiet --python $(PY) --no-deps --no-build-isolation -e . && \
