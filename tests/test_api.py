@@ -2,6 +2,7 @@
 
 import importlib
 import inspect
+import json
 import pathlib
 import re
 import subprocess
@@ -52,33 +53,50 @@ def test_top_level_exports_exist():
         assert hasattr(tiant_lib, name), name
 
 
-def test_reproducible_is_deterministic_without_importing_the_compiler():
+# What a fresh interpreter loads: one subprocess answers the two tests below.
+FRESH_IMPORTS = """
+import json, sys, torch, tiant_lib
+facts = {"scipy.optimize after import": "scipy.optimize" in sys.modules,
+         "deterministic before": torch.are_deterministic_algorithms_enabled()}
+tiant_lib.reproducible(3)
+facts.update({"deterministic after": torch.are_deterministic_algorithms_enabled(),
+              "threads": torch.get_num_threads(),
+              "torch._inductor": "torch._inductor" in sys.modules})
+from tiant_lib.capacity import vert
+facts.update({"vert": vert([[0.0], [1.0], [0.5]]),
+              "scipy.optimize after vert": "scipy.optimize" in sys.modules})
+print(json.dumps(facts))
+"""
+
+
+@pytest.fixture(scope="module")
+def fresh_imports():
+    out = subprocess.run(
+        [sys.executable, "-c", FRESH_IMPORTS],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(out.splitlines()[-1])
+
+
+def test_reproducible_is_deterministic_without_importing_the_compiler(fresh_imports):
     """reproducible() turns on torch's deterministic algorithms, cheaply.
 
     torch.use_deterministic_algorithms imports torch._inductor (seconds per
     chapter); our setter must give the same flag without that import.
     """
-    code = (
-        "import sys, torch, tiant_lib\n"
-        "assert not torch.are_deterministic_algorithms_enabled()\n"
-        "tiant_lib.reproducible(3)\n"
-        "assert torch.are_deterministic_algorithms_enabled()\n"
-        "assert torch.get_num_threads() == 1\n"
-        "assert 'torch._inductor' not in sys.modules\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    assert not fresh_imports["deterministic before"]
+    assert fresh_imports["deterministic after"]
+    assert fresh_imports["threads"] == 1
+    assert not fresh_imports["torch._inductor"]
 
 
-def test_importing_tiant_lib_does_not_import_scipy_optimize():
+def test_importing_tiant_lib_does_not_import_scipy_optimize(fresh_imports):
     """``linprog`` is imported where an LP is solved: 0.5 s less for most chapters."""
-    code = (
-        "import sys, tiant_lib\n"
-        "assert 'scipy.optimize' not in sys.modules\n"
-        "from tiant_lib.capacity import vert\n"
-        "assert vert([[0.0], [1.0], [0.5]]) == 2\n"
-        "assert 'scipy.optimize' in sys.modules\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    assert not fresh_imports["scipy.optimize after import"]
+    assert fresh_imports["vert"] == 2
+    assert fresh_imports["scipy.optimize after vert"]
 
 
 def test_environment_leaves_out_rfc3987_syntax():
