@@ -261,21 +261,27 @@ def rendered(browser):
             state = _open(browser, page)
             state["requests"] = browser.requests()
             state["scrolling"] = browser.evaluate(SCROLLING_CODE)
+            # what the screenshot checks of this page need, while it is loaded
+            for key, probe in PROBES.get(page, {}).items():
+                state[key] = probe(browser, page)
             cache[page] = state
         return cache[page]
 
     return load
 
 
-def _save_screenshot(browser, name):
+def _screenshot(browser, name):
+    """Save a screenshot of the window as _build/screenshots/<name>.png; its pixels."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     shot = SHOTS / f"{name}.png"
     browser.screenshot(shot)
     with Image.open(shot) as im:
-        assert im.size == (WIDTH, HEIGHT)
-        arr = np.asarray(im.convert("L"), dtype=float)
+        return np.asarray(im.convert("L"), dtype=float)
+
+
+def _assert_not_blank(arr, name):
+    assert arr.shape == (HEIGHT, WIDTH), f"{name}: screenshot of size {arr.shape}"
     assert arr.std() > 5, f"{name}: the screenshot is blank"
-    return arr
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -297,9 +303,8 @@ def test_math_renders(rendered, page):
 
 
 @pytest.mark.parametrize("page", ["chapters/intro", "chapters/04_matrix_form"])
-def test_screenshot_in_chromium(browser, page):
-    _open(browser, page)
-    _save_screenshot(browser, page.replace("/", "_"))
+def test_screenshot_in_chromium(rendered, page):
+    _assert_not_blank(rendered(page)["screenshot"], page)
 
 
 # Scroll the first theorem box to the top of the window; report where it is.
@@ -315,13 +320,12 @@ THEOREM_BOX = """
 """
 
 
-def test_theorem_box_screenshot(browser):
+def test_theorem_box_screenshot(rendered):
     """A theorem box as a reader sees it: rendered math inside, screenshot kept."""
     page = "chapters/05_batchnorm"
-    _open(browser, page)
-    box = browser.evaluate(THEOREM_BOX)
+    box, arr = rendered(page)["theorem box"]
     assert box["containers"] > 0, f"{page}: the theorem box has no rendered math"
-    arr = _save_screenshot(browser, "chapters_05_batchnorm_theorem")
+    _assert_not_blank(arr, page)
     y0, x0 = max(int(box["y"]), 0), max(int(box["x"]), 0)
     y1 = min(int(box["y"] + box["height"]), HEIGHT)
     x1 = min(int(box["x"] + box["width"]), WIDTH)
@@ -363,10 +367,9 @@ THEOREM_INDEX = """
 """
 
 
-def test_theorem_index_is_readable(browser):
+def test_theorem_index_is_readable(rendered):
     page = "chapters/theorem_index"
-    _open(browser, page)
-    state = browser.evaluate(THEOREM_INDEX)
+    state, arr = rendered(page)["theorem index"]
     assert state is not None, f"{page}: no table with class theorem-index"
     assert state["rows"] > 0
     narrow = [w for w in state["columns"] if w < state["ch20"]]
@@ -382,7 +385,7 @@ def test_theorem_index_is_readable(browser):
     assert not state["overflowing"] and not state["scrolls"], (
         f"{page}: unit-test names overflow the table: {state['overflowing'][:3]}"
     )
-    _save_screenshot(browser, page.replace("/", "_"))
+    _assert_not_blank(arr, page)
 
 
 # Code cells whose lines do not fit: a horizontal scroll bar hides their end.
@@ -392,6 +395,28 @@ SCROLLING_CODE = """
   .map(pre => pre.textContent.split('\\n')
     .reduce((a, b) => (b.length > a.length ? b : a), '')))()
 """
+
+
+def _shot(browser, page):
+    return _screenshot(browser, page.replace("/", "_"))
+
+
+def _shot_after(script, name):
+    """Run `script` (it scrolls to what it reports on), then take the screenshot."""
+    return lambda browser, page: (browser.evaluate(script), _screenshot(browser, name))
+
+
+# Taken by `rendered` during a page's one load, after its render state (top of page).
+PROBES = {
+    "chapters/intro": {"screenshot": _shot},
+    "chapters/04_matrix_form": {"screenshot": _shot},
+    "chapters/05_batchnorm": {
+        "theorem box": _shot_after(THEOREM_BOX, "chapters_05_batchnorm_theorem")
+    },
+    "chapters/theorem_index": {
+        "theorem index": _shot_after(THEOREM_INDEX, "chapters_theorem_index")
+    },
+}
 
 
 @pytest.mark.parametrize("page", [p for p in PAGES if (ROOT / f"{p}.ipynb").exists()])
