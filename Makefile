@@ -98,6 +98,9 @@ unit: install
 ##       run: unit tests, notebook guards (stale outputs included) and nbval over every
 ##       chapter under the portability numerics. Lane (a) logs to _build/book-lane.log,
 ##       printed when it ends; either lane failing fails the run.
+# The run is bound by CPU on two cores. Lane (a) is a chain of single steps, lane (b)
+# keeps both cores busy: lane (b) yields (nice) so that the chain is not the last to
+# end, and its chapters, the longest files, are handed out first.
 test: install
 	rm -rf _build
 	@mkdir -p _build; date +%s%N > _build/start-ns; \
@@ -105,7 +108,7 @@ test: install
 	  printf 'install\t%s\n' $$(cat $(VENV)/.install-ms) > $(STAGES); fi
 	$(call timed,lint,$(MAKE) --no-print-directory lint)
 	@$(MAKE) --no-print-directory book-lane > _build/book-lane.log 2>&1 & lane=$$!; \
-	$(call stage,pytest,env $(TEST_NUMERICS) $(PYTEST) $(NBVAL) tests chapters \
+	$(call stage,pytest,nice -n 10 env $(TEST_NUMERICS) $(PYTEST) $(NBVAL) chapters tests \
 	  $(addprefix --ignore=,$(BOOK_TESTS))); tests=$$?; \
 	wait $$lane; book=$$?; \
 	echo "--- book lane (HTML build, PDF, their checks): _build/book-lane.log ---"; \
