@@ -62,6 +62,10 @@ ifeq ($(PIP_EXTRA_INDEX_URL)$(wildcard $(addsuffix /torch-*+cpu-*.whl,$(PIP_FIND
 export UV_EXTRA_INDEX_URL := $(TORCH_CPU_INDEX)
 endif
 
+# When neither holds it (offline, no local wheel), PyPI's build is installed instead.
+UV_INSTALL = $(UV) pip install --quiet --python $(PY) -r requirements.txt \
+	--overrides requirements-overrides.txt
+
 # uv itself comes from pip: the system's pip when it has one (a venv without pip is
 # created 6 s faster), else the venv's own.
 UV_PIP_FLAGS := --quiet --disable-pip-version-check uv==0.13.8
@@ -71,8 +75,12 @@ $(VENV)/.installed: requirements.txt requirements-overrides.txt pyproject.toml
 	{ { $(PYTHON) -m venv --without-pip $(VENV) && \
 	    $(PYTHON) -m pip --python $(PY) install $(UV_PIP_FLAGS); } || \
 	  { $(PYTHON) -m venv --clear $(VENV) && $(PY) -m pip install $(UV_PIP_FLAGS); }; } && \
-	$(UV) pip install --quiet --python $(PY) -r requirements.txt \
-	  --overrides requirements-overrides.txt && \
+	{ $(UV_INSTALL) || { \
+	    echo "make install: torch's CPU build is not reachable: installing PyPI's torch" \
+	      "(a CUDA build, slower to import; see README)" >&2; \
+	    echo "torch==2.13.0" > $(VENV)/torch-from-pypi.txt; \
+	    env -u UV_EXTRA_INDEX_URL $(UV_INSTALL) --overrides $(VENV)/torch-from-pypi.txt; \
+	  }; } && \
 	$(UV) pip install --quiet --python $(PY) --no-deps --no-build-isolation -e . && \
 	echo $$(( ($$(date +%s%N) - s) / 1000000 )) > $(VENV)/.install-ms
 	touch $@

