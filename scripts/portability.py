@@ -7,8 +7,12 @@ with the machine's native kernels (``make execute``); a chapter that prints a
 digit which moves when torch uses other CPU kernels or MKL another code path
 fails here. The configurations: torch's kernels forced to ``default``
 (generic), ``avx2`` and, where the CPU has AVX-512, ``avx512``, each with MKL
-in conditional-numerical-reproducibility mode ``COMPATIBLE``, plus the native
-kernels. ``OPENBLAS_CORETYPE`` is left as the machine sets it.
+in conditional-numerical-reproducibility mode ``COMPATIBLE``, NumPy's SIMD
+loops turned off (``numpy-baseline``), all of these at once (``all-generic``,
+what ``make test`` runs), plus the native kernels. ``OPENBLAS_CORETYPE`` is left
+as the machine sets it (tests must not change it): the BLAS that NumPy and SciPy
+use is covered by :mod:`tiant_lib.report` instead, which refuses to print a value
+near a rounding edge or to count one near its threshold.
 """
 
 from __future__ import annotations
@@ -21,6 +25,10 @@ import tempfile
 import xml.etree.ElementTree as ET
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+# NumPy 2.4's dispatched SIMD groups above its X86_V2 baseline (old names such as
+# AVX2 are silently ignored); turning them off changes NumPy's own reductions and
+# elementwise loops, not its BLAS.
+NPY_DISPATCHED = "X86_V3,X86_V4,AVX512_ICL,AVX512_SPR"
 
 
 def configurations() -> dict[str, dict[str, str]]:
@@ -33,6 +41,8 @@ def configurations() -> dict[str, dict[str, str]]:
     configs = {"native": {}}
     for k in kernels:
         configs[k] = {"ATEN_CPU_CAPABILITY": k, "MKL_CBWR": "COMPATIBLE"}
+    configs["numpy-baseline"] = {"NPY_DISABLE_CPU_FEATURES": NPY_DISPATCHED}
+    configs["all-generic"] = {**configs["default"], **configs["numpy-baseline"]}
     return configs
 
 

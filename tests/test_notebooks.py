@@ -206,3 +206,112 @@ def test_chapter_has_exercises_with_a_checked_solution(nb):
         f"{nb.name}: the gated solution has no code cell "
         "that asserts the predicted outcome"
     )
+
+
+# Portable prints and counts (tiant_lib.report). A float printed by a format
+# spec, a rounding call or NumPy's print options, and a count or a list made by
+# comparing with a threshold, must go through report.fmt / fmt_list / bound and
+# report.above / below / count_above / count_below, which fail when the value is
+# too near the edge for another machine to print or count the same. Asserts are
+# free to compare (they are checks, not printed outputs), and so is a line that
+# ends in "# exact: <why>" (a comparison of integers, say).
+FLOAT_SPEC = re.compile(r":[<>=^]?[+\- ]?#?0?\d*[,_]?(?:\.\d+)?[eEfFgG%]\}")
+ROUNDING = re.compile(
+    r"\bround\(|\.round\(|\bnp\.around\(|set_printoptions|array2string|array_str|"
+    r"%[-+ 0#]*\d*(?:\.\d+)?[eEfFgG]['\"]\s*%"
+)
+COUNT = re.compile(
+    r"\b(?:sum|mean|count_nonzero|any|all|nonzero|flatnonzero|argwhere|where)\("
+    r"[^#]*(?<![-<>=!])[<>]=?(?![<>=])|(?<![-<>=!])[<>]=?(?![<>=])[^#]*\)\s*\."
+    r"(?:sum|mean|any|all|nonzero)\(|\bif\b[^#]*(?<![-<>=!])[<>]=?(?![<>=])[^#]*\]"
+)
+RAW_SEEDING = re.compile(
+    r"np\.random\.(?:default_rng|seed|RandomState)\(|torch\.manual_seed\(|"
+    r"torch\.Generator\("
+)
+
+
+def _unportable_lines(source: str) -> list[str]:
+    """Lines of a code cell that print or count in a way report.* should."""
+    bad, in_assert = [], False
+    for line in source.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("assert"):
+            in_assert = True
+        elif line and not line[0].isspace() and not stripped.startswith(")"):
+            in_assert = False
+        code = line.split("#", 1)[0] if "# exact:" not in line else ""
+        if in_assert or not code.strip():
+            continue
+        if FLOAT_SPEC.search(code) or ROUNDING.search(code) or COUNT.search(code):
+            bad.append(stripped)
+    return bad
+
+
+def test_the_portability_scan_finds_what_it_should():
+    """The scan itself, on lines it must flag and lines it must pass."""
+    flagged = [
+        'print(f"loss {loss:.4f}")',
+        'print(f"{v:>6.2%} share")',
+        "print(np.round(x, 3))",
+        "np.set_printoptions(precision=3)",
+        "frac = [a for a in fields if D[a].min() > 0]",
+        "n = int((v < floor - 0.5).sum())",
+        "share = np.mean(ratio > 1)",
+        'print("%.3f" % x)',
+    ]
+    passed = [
+        "print(f\"{name:12s}: {k:>4d} {fmt(x, '.3f')}\")",
+        "assert (v < floor - 0.5).sum() > 3",
+        "mask = x > 0",
+        "n = int((v < 3).sum())  # exact: integer counts",
+        "y = f(x)  # a comment with {x:.3f} and round(x)",
+        "W = {e: W[e] + lr * dW[e] for e in W}",
+    ]
+    assert [line for line in flagged if not _unportable_lines(line)] == []
+    assert [line for line in passed if _unportable_lines(line)] == []
+
+
+@pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.name)
+def test_prints_and_counts_are_portable(nb):
+    bad = [
+        (i, line)
+        for i, c in enumerate(_code_cells(nb))
+        for line in _unportable_lines("".join(c["source"]))
+    ]
+    assert not bad, (
+        f"{nb.name}: {len(bad)} lines print a float or count against a threshold "
+        "without tiant_lib.report (fmt, fmt_list, bound, above, below, "
+        f"count_above, count_below); the first, in code cell {bad[0][0]}: "
+        f"{bad[0][1]!r}"
+    )
+
+
+@pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.name)
+def test_draws_follow_the_seed_shift(nb):
+    """Chapters draw through tiant_lib.rng, which TIANT_SEED_SHIFT moves."""
+    bad = [
+        line.strip()
+        for c in _code_cells(nb)
+        for line in "".join(c["source"]).splitlines()
+        if RAW_SEEDING.search(line.split("#", 1)[0])
+    ]
+    assert not bad, (
+        f"{nb.name}: draws that a seed shift would not move, use tiant_lib.rng(seed): "
+        f"{bad[0]!r}"
+    )
+
+
+LONG_NUMBER = re.compile(r"(?<![\w.])-?\d*\.\d{7,}")
+
+
+@pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.name)
+def test_outputs_print_no_raw_floats(nb):
+    """A float printed by repr (17 digits) changes with the last bit of rounding."""
+    texts = [
+        "".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
+        for c in _code_cells(nb)
+        for o in c["outputs"]
+    ]
+    raw = [m for t in texts for m in LONG_NUMBER.findall(t)]
+    assert not raw, f"{nb.name} prints raw floats: {raw[:3]}"

@@ -9,7 +9,9 @@ quantities, Theorems 1–4), :mod:`tiant_lib.batchnorm` (Theorem 5),
 (Theorems 8–9), :mod:`tiant_lib.datasets` (the experiments of §5.3),
 :mod:`tiant_lib.specialization` (the follow-up papers' Gaussian-input
 teacher–student experiments) and :mod:`tiant_lib.ensemble` (many seeds of a
-student trained as one batched model).
+student trained as one batched model); :mod:`tiant_lib.seeds` (every seed,
+and the seed shifts of ``make seeds``) and :mod:`tiant_lib.report` (printing
+and counting that fail loudly where another machine could print otherwise).
 
 **Naming convention** (regions, edges, biases):
 
@@ -51,6 +53,8 @@ from . import (
     disentangle,
     ensemble,
     plotting,
+    report,
+    seeds,
     specialization,
 )
 from .hierarchy import Hierarchy
@@ -66,6 +70,8 @@ from .reformulation import (
     reformulation_errors,
     selectivity,
 )
+from .report import above, below, bound, count_above, count_below, fmt, fmt_list
+from .seeds import rng
 from .student import Pass, Student
 from .teacher import Teacher, readout_teacher, two_block_teacher
 
@@ -76,21 +82,31 @@ __all__ = [
     "Pass",
     "Student",
     "Teacher",
+    "above",
     "assumption_gaps",
     "batchnorm",
+    "below",
+    "bound",
     "capacity",
     "condition_on",
+    "count_above",
+    "count_below",
     "datasets",
     "disentangle",
     "ensemble",
     "event_averages",
     "event_coverage",
+    "fmt",
+    "fmt_list",
     "marginalized",
     "matrix_form",
     "plotting",
     "readout_teacher",
     "reformulation_errors",
+    "report",
     "reproducible",
+    "rng",
+    "seeds",
     "selectivity",
     "specialization",
     "two_block_teacher",
@@ -108,7 +124,8 @@ def reproducible(seed: int = 0, threads: int = 1) -> np.random.Generator:
     Parameters
     ----------
     seed : int
-        In ``0 .. 2**32 - 1`` (NumPy's legacy seeding stops there).
+        In ``0 .. 2**32 - 1`` (NumPy's legacy seeding stops there); shifted
+        by ``TIANT_SEED_SHIFT`` when that is set (:mod:`tiant_lib.seeds`).
     threads : int
         Torch thread count (1 by default: identical results on any machine).
 
@@ -117,7 +134,7 @@ def reproducible(seed: int = 0, threads: int = 1) -> np.random.Generator:
     numpy.random.Generator
         A fresh generator seeded with ``seed``, for the caller's own draws.
     """
-    seed = _validate.seed(seed)
+    seed = seeds.effective(seed)
     threads = _validate.integer(threads, "threads", 1, 1024)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     random.seed(seed)

@@ -80,17 +80,6 @@ def seed(v, name: str = "seed") -> int:
     return integer(v, name, 0, SEED_LIMIT - 1)
 
 
-def rng(v, name: str = "seed") -> np.random.Generator:
-    """A NumPy Generator from a seed (int) or a Generator passed through."""
-    if isinstance(v, np.random.Generator):
-        return v
-    if not _is_int(v):
-        raise TypeError(
-            f"{name} must be an int or a numpy Generator, got {type(v).__name__}"
-        )
-    return np.random.default_rng(seed(v, name))
-
-
 def real(
     v,
     name: str,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _validate as valid
+from . import seeds
 
 _TOL = 1e-9
 _add = np.add.reduce  # = np.sum, without its Python wrapper (hot in event_gd)
@@ -913,7 +914,7 @@ def random_weights(
         "batch",
         "weights (batch × Σ n_β n_α)",
     )
-    rng = np.random.default_rng(seed)
+    rng = seeds.rng(seed)
     W = {}
     for c, a in h.edges:
         fan_in = sum(width[k] for k in h.children(a))

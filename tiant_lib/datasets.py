@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _validate as valid
+from . import seeds
 from .hierarchy import Hierarchy
 
 
@@ -67,7 +68,7 @@ def spurious_factor_data(
     )
     shift = valid.real(shift, "shift", 0.0, 0.5)
     flip = valid.real(flip, "flip", 0.0, 0.5)
-    r = np.random.default_rng(valid.seed(seed))
+    r = seeds.rng(valid.seed(seed))
     za, zg = r.integers(0, 2, N), r.integers(0, 2, N)
     xa = (r.random((N, d_alpha)) < 0.5 + shift * (2 * za[:, None] - 1)).astype(np.int64)
     xg = np.where(r.random((N, d_gamma)) < flip, 1 - zg[:, None], zg[:, None]).astype(

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import _validate as valid
+from . import seeds
 
 # A Kronecker-ordered vector over n binary factors has 2**n entries; past this
 # many factors a call is refused before 2**n is even formed.
@@ -169,7 +170,7 @@ def random_blocks(
     valid.size(
         sum(2 ** (len(g) + 1) for g in groups), "groups", "entries in the blocks"
     )
-    rng = np.random.default_rng(valid.seed(seed))
+    rng = seeds.rng(valid.seed(seed))
     return [rng.dirichlet(np.full(2 ** len(g), concentration), size=2) for g in groups]
 
 
@@ -181,7 +182,7 @@ def separable_weights(
     n_child = valid.integer(n_child, "n_child", lo=1)
     valid.size(n_child * len(groups), "n_child", "entries in W_βα")
     groups = _check_groups(groups, n_child)
-    rng = np.random.default_rng(valid.seed(seed))
+    rng = seeds.rng(valid.seed(seed))
     W = np.zeros((n_child, len(groups)))
     for j, g in enumerate(groups):
         W[g, j] = rng.normal(size=len(g))

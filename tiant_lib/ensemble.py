@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as tfn
 
 from . import _validate as valid
+from . import seeds as seeds_mod
 from .hierarchy import Hierarchy
 from .student import Edge, Student
 
@@ -461,7 +462,7 @@ class StudentEnsemble(torch.nn.Module):
         sigma = valid.real(sigma, "sigma", lo=0.0)
         draws = valid.integer(draws, "draws", lo=1)
         seed = valid.seed(seed)
-        gen = torch.Generator().manual_seed(int(seed))
+        gen = seeds_mod.torch_generator(int(seed))
         params = list(self.parameters())
         saved = [q.detach().clone() for q in params]
         rise = np.zeros(self.K)
@@ -591,9 +592,7 @@ class StudentEnsemble(torch.nn.Module):
             idx = torch.as_tensor(
                 np.stack(
                     [
-                        np.random.default_rng(s).choice(
-                            N, size=(steps, batch_size), p=pk
-                        )
+                        seeds_mod.rng(int(s)).choice(N, size=(steps, batch_size), p=pk)
                         for s, pk in zip(seeds, pn, strict=True)
                     ],
                     axis=1,

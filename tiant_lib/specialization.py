@@ -27,6 +27,8 @@ import numpy as np
 import torch
 
 from . import _validate as valid
+from .seeds import rng as rng_for
+from .seeds import torch_generator
 
 CHOICES = (-0.5, -0.25, 0.0, 0.25, 0.5)
 """Entries of the teachers' weights in the repository's ``init_separate_w``."""
@@ -186,7 +188,7 @@ def gaussian_teacher(
         bias = valid.real(bias, "bias")
     Ws, bs = [], []
     for seed in seeds:
-        rng = np.random.default_rng(seed)
+        rng = rng_for(seed)
         W_s, b_s = [], []
         for n_in, n_o in itertools.pairwise(sizes):
             W = separated_weights(n_o, n_in, rng, choices)
@@ -231,7 +233,7 @@ def two_layer_teacher(
     _check_choices(choices)
     W1s, W2s = [], []
     for seed in seeds:
-        rng = np.random.default_rng(seed)
+        rng = rng_for(seed)
         W1 = separated_weights(m, d, rng, choices)
         W1s.append(W1 / np.linalg.norm(W1, axis=1, keepdims=True))
         W2 = separated_weights(c, m, rng, choices)
@@ -307,7 +309,7 @@ def over_realized_student(
     ]
     bs = [torch.zeros(len(seeds), o, dtype=torch.float64) for o in full[1:]]
     for s, seed in enumerate(seeds):
-        g = torch.Generator().manual_seed(seed)
+        g = torch_generator(seed)
         for li, (i, o) in enumerate(itertools.pairwise(real)):
             if init == "default":
                 bound = 1 / np.sqrt(i)
@@ -344,7 +346,7 @@ def perturbed_student(teacher: Net, k: int, noise: float, seeds) -> Net:
         W = torch.empty(len(seeds), o, i, dtype=torch.float64)
         b = torch.empty(len(seeds), o, dtype=torch.float64)
         for s, seed in enumerate(seeds):
-            g = torch.Generator().manual_seed(seed * 1000 + li)
+            g = torch_generator((seed * 1000 + li) % valid.SEED_LIMIT)
             W[s] = torch.randn(o, i, generator=g, dtype=torch.float64) * noise
             b[s] = torch.randn(o, generator=g, dtype=torch.float64) * noise
         Wt, bt = teacher.weights[li].cpu(), teacher.biases[li].cpu()
@@ -596,7 +598,7 @@ def train_sgd(
         record_every = _check_pos_int(record_every, "record_every")
     S = student.n_seeds
     device = student.weights[0].device
-    g = torch.Generator(device=device).manual_seed(seed)
+    g = torch_generator(seed, device)
     history = {"steps": [], "rho": [], "loss": []}
 
     if x_eval is not None:

@@ -28,6 +28,7 @@ import torch
 from torch.nn.functional import one_hot
 
 from . import _validate as valid
+from . import seeds
 from .batchnorm import bn_forward
 from .hierarchy import Hierarchy
 from .teacher import Teacher
@@ -140,7 +141,7 @@ class Student(torch.nn.Module):
             raise TypeError(f"dtype must be a floating torch dtype, got {dtype!r}")
         self.dtype, self.device = dtype, torch.device(device)
         self.n = self._widths(n, n_classes)
-        gen = torch.Generator().manual_seed(seed)
+        gen = seeds.torch_generator(seed)
         kw = dict(dtype=dtype)
         self.edge_index = {e: i for i, e in enumerate(h.edges)}
         self._W = torch.nn.ParameterList()
@@ -475,7 +476,7 @@ class Student(torch.nn.Module):
             )
         pn = np.full(N, 1.0 / N) if p is None else np.asarray(p, dtype=np.float64)
         self._check_p(pn, N)
-        rng = valid.rng(valid.seed(seed))
+        rng = seeds.rng(seed)
         opt = (torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam)(
             self.parameters(), lr=lr
         )

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from . import _validate as valid
+from . import seeds
 from .hierarchy import Hierarchy
 
 ArrayLike = np.ndarray
@@ -167,7 +168,7 @@ class Teacher:
         """
         h = valid.of_type(hierarchy, "hierarchy", Hierarchy)
         d = _check_d(d)
-        rng = valid.rng(seed)
+        rng = seeds.rng(seed)
         ms = valid.per_region(m, h.internal, "m", "event count")
         mm = {x: d for x in h.leaves}
         for a in h.internal:  # table sizes, before allocating any
@@ -259,7 +260,7 @@ class Teacher:
         n = valid.integer(n, "n", lo=1)
         ni, d = self.hierarchy.n_inputs, self.d
         valid.size(n * ni, "n", "sampled values (n × n_inputs)", "MAX_BATCH")
-        rng = valid.rng(seed)
+        rng = seeds.rng(seed)
         if self.px is None:
             return rng.integers(0, d, size=(n, ni))
         if self.px.ndim == 2:
