@@ -6,10 +6,12 @@ named), then stores it
 
 * without volatile metadata: no per-cell ``execution`` timestamps, so a diff
   of a re-executed chapter shows only what changed;
-* with ``metadata.tiant``: a hash of its code cells and a hash of the
-  ``tiant_lib`` sources it ran with. ``tests/test_notebooks.py`` recomputes
-  both and fails when they differ, so the book (which publishes the stored
-  outputs without executing) can never show a figure made by older code.
+* with ``metadata.tiant``: a hash of its code cells and a fingerprint of each
+  piece of ``tiant_lib`` it ran (``scripts/codedeps.py``: recorded in the
+  kernel, hashed by syntax tree, so docstrings, comments and formatting do not
+  count). ``tests/test_notebooks.py`` recomputes both and fails when they
+  differ, so the book (which publishes the stored outputs without executing)
+  can never show a figure made by older code.
 
 ``python scripts/nbtools.py check`` prints the chapters whose record is stale.
 
@@ -24,12 +26,16 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import pathlib
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import codedeps  # noqa: E402  (scripts/ is not a package)
+
 VOLATILE_CELL_KEYS = ("execution", "ExecuteTime")
 
 
@@ -44,15 +50,6 @@ def code_hash(nb: dict) -> str:
     return h.hexdigest()
 
 
-def library_hash(root: pathlib.Path = ROOT) -> str:
-    """sha256 of the ``tiant_lib`` package sources (file names and contents)."""
-    h = hashlib.sha256()
-    for f in sorted((root / "tiant_lib").rglob("*.py")):
-        h.update(f.relative_to(root).as_posix().encode() + b"\0")
-        h.update(f.read_bytes().replace(b"\r\n", b"\n") + b"\0")
-    return h.hexdigest()
-
-
 def stale(path: pathlib.Path) -> list[str]:
     """Why the stored outputs of ``path`` may not be what its code produces."""
     nb = json.loads(path.read_text())
@@ -60,12 +57,22 @@ def stale(path: pathlib.Path) -> list[str]:
     why = []
     if rec.get("code_sha256") != code_hash(nb):
         why.append("its code cells changed since it was executed")
-    if rec.get("tiant_lib_sha256") != library_hash():
-        why.append("tiant_lib changed since it was executed")
+    ran = rec.get("tiant_lib")
+    if not isinstance(ran, dict) or not ran:
+        why.append("it has no record of the tiant_lib code it ran")
+    else:
+        changed = [e for e, h in codedeps.fingerprint(list(ran)).items() if h != ran[e]]
+        if changed:
+            why.append(
+                f"tiant_lib code it ran changed since it was executed ({len(changed)}: "
+                + ", ".join(changed[:3])
+                + (", ..." if len(changed) > 3 else "")
+                + ")"
+            )
     return why
 
 
-def run(nb, path: pathlib.Path) -> float:
+def run(nb, path: pathlib.Path, env: dict[str, str] | None = None) -> float:
     """Execute ``nb`` (read from ``path``) in a fresh kernel; the seconds it took."""
     from nbclient import NotebookClient
 
@@ -77,9 +84,18 @@ def run(nb, path: pathlib.Path) -> float:
         shutdown_kernel="immediate",
         resources={"metadata": {"path": str(path.parent)}},
     )
-    start = time.perf_counter()
-    client.execute()
-    return time.perf_counter() - start
+    saved = {k: os.environ.get(k) for k in env or {}}
+    os.environ.update(env or {})  # the kernel inherits this process's environment
+    try:
+        start = time.perf_counter()
+        client.execute()
+        return time.perf_counter() - start
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def execute(path: pathlib.Path) -> str:
@@ -87,13 +103,16 @@ def execute(path: pathlib.Path) -> str:
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
-    run(nb, path)
+    with codedeps.record_dir() as tmp:
+        env, record = codedeps.recorder_env(pathlib.Path(tmp))
+        run(nb, path, env)
+        ran = codedeps.read_record(record)
     for cell in nb.cells:
         for key in VOLATILE_CELL_KEYS:
             cell.metadata.pop(key, None)
     nb.metadata["tiant"] = {
         "code_sha256": code_hash(nb),
-        "tiant_lib_sha256": library_hash(),
+        "tiant_lib": codedeps.fingerprint(ran),
     }
     nbformat.write(nb, path)
     return path.name

@@ -66,8 +66,9 @@ def test_every_code_cell_was_executed_in_order(nb):
 def test_stored_outputs_are_current(nb):
     """The book publishes stored outputs: they must come from this code and library.
 
-    nbval compares text but not figures; this guard makes a chapter whose code
-    cells or whose tiant_lib changed since `make execute` fail, figures included.
+    nbval compares text but not figures; this guard makes a chapter fail whose
+    code cells, or the tiant_lib code it ran (in substance: not docstrings,
+    comments or formatting; scripts/codedeps.py), changed since `make execute`.
     """
     why = nbtools.stale(nb)
     assert not why, (
