@@ -199,3 +199,38 @@ def test_hand_written_backward_matches_autograd(
         assert_allclose(h1, h2, rtol=1e-10, atol=1e-12)
         for a, b in zip(q1, q2, strict=True):
             assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+# Issue 27: a skip connection whose deepest path is not the first one looked at
+# (R below P2, layer 1, and below P1, layer 2): the layer blocks of the
+# hand-written backward pass follow Hierarchy.layer, so a wrong layer rule
+# breaks them (a KeyError in fit) or mixes layers up.
+SKIP = Hierarchy(
+    {"omega": ["P2", "C"], "C": ["P1"], "P1": ["R"], "P2": ["R"], "R": ["x0", "x1"]}
+)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+@pytest.mark.parametrize("batch_size", [None, 4])
+def test_skip_connections_train_exactly_like_one_student(optimizer, batch_size):
+    assert SKIP.layer("R") == 3 and SKIP.depth == 4 and not SKIP.is_tree()
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 2, size=(12, SKIP.n_inputs))
+    y = rng.integers(0, 3, size=12)
+    seeds = [3, 7]
+    ens = StudentEnsemble(SKIP, 3, 3, seeds=seeds, bias=True)
+    assert ens.hand_written_backward
+    hist = ens.fit(
+        X, y, steps=40, lr=0.05, optimizer=optimizer, batch_size=batch_size,
+        seeds=[11, 12],
+    )  # fmt: skip
+    for k, s in enumerate(seeds):
+        alone = Student(SKIP, 3, 3, seed=s, bias=True)
+        h1 = alone.fit(
+            X, y, steps=40, lr=0.05, optimizer=optimizer, batch_size=batch_size,
+            seed=11 + k,
+        )  # fmt: skip
+        assert_allclose(hist[:, k], h1, rtol=0, atol=1e-12)
+        assert hist[-1, k] < hist[0, k]  # it did train
+        for a, b in zip(_params(ens.member(k)), _params(alone), strict=True):
+            assert_allclose(a, b, rtol=0, atol=1e-12)

@@ -91,3 +91,32 @@ def test_layers_with_skip_connections():
     pos = {a: i for i, a in enumerate(h.regions)}
     assert all(pos[b] < pos[a] for b, a in h.edges)  # children before parents
     assert h.span("A") == (0, 1, 2) and h.span("omega") == (0, 1, 2)
+
+
+SKIP = {"omega": ["P2", "C"], "C": ["P1"], "P1": ["R"], "P2": ["R"], "R": ["x0", "x1"]}
+"""A skip connection whose deepest path is not the one looked at first: R hangs
+below P2 (layer 1, listed first by ω) and below P1 (layer 2, via C)."""
+
+
+def test_layer_is_the_longest_path_whatever_parent_comes_first():
+    """Issue 27: the layer of R is decided by its deepest parent P1, not by P2.
+
+    Neither parent of R is ω, and the shallow parent P2 is listed first: a rule
+    "first (or last) parent's layer + 1", or a breadth-first walk that fixes a
+    region's layer on first sight, gives layer(R) == 2 and depth == 3.
+    """
+    h = Hierarchy(SKIP)
+    assert set(h.parents("R")) == {"P1", "P2"}
+    assert {a: h.layer(a) for a in h.regions} == {
+        "omega": 0, "P2": 1, "C": 1, "P1": 2, "R": 3, "x0": 4, "x1": 4
+    }  # fmt: skip
+    assert h.layer("R") == 3 and h.depth == 4  # depth: the deepest layer number
+    assert h.depth == max(h.layer(a) for a in h.regions)
+    # with the parents listed the other way round the answer is the same
+    h2 = Hierarchy(
+        {"omega": ["C", "P2"], "P2": ["R"], "C": ["P1"], "P1": ["R"], "R": ["x0", "x1"]}
+    )
+    assert h2.parents("R") == ("P2", "P1")
+    assert {a: h2.layer(a) for a in h2.regions} == {a: h.layer(a) for a in h.regions}
+    # every edge goes down at least one layer (a child lies below all its parents)
+    assert all(h.layer(b) > h.layer(a) for b, a in h.edges)
