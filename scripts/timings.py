@@ -1,26 +1,23 @@
-"""Measured costs: each chapter's time and peak memory, and the stages of ``make test``.
+"""A benchmark: each chapter's time, peak memory and result on this machine.
 
 ``python scripts/timings.py`` (``make timings``) executes every chapter, one at
 a time, in a fresh kernel on a temporary copy (stored outputs untouched), three
 times with the machine's native numerics and three times under ``make test``'s
-portability numerics, and rewrites the README's chapter table: the median
-seconds from kernel start to the end of the last cell, and the peak resident
-memory of the process tree (kernel included) reported by ``/usr/bin/time``.
-
-``python scripts/timings.py --stages _build/stages.tsv [--write]`` prints the
-wall time of each stage that ``make test`` recorded (install, lint, then at the
-same time lane (a): HTML build, PDF, their checks, and lane (b): the parallel
-pytest run of unit tests, guards and nbval) and the run's total; ``--write``
-also puts that table in the README.
+(``portability.TEST_NUMERICS``), prints a table — the median seconds from
+kernel start to the end of the last cell, the peak resident memory of the
+process tree (``/usr/bin/time``), and whether every cell ran — and writes it to
+``chapters/status_table.md``, which the book's status page shows. It exits 1
+when a chapter fails or is over the budget (10 s natively, 600 MB).
+Run it on an idle machine: a busy one measures the other load too.
 """
 
 from __future__ import annotations
 
-import argparse
+import datetime
 import json
 import os
 import pathlib
-import re
+import platform
 import shutil
 import statistics
 import subprocess
@@ -28,44 +25,11 @@ import sys
 import tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+from portability import TEST_NUMERICS  # noqa: E402  (scripts/ is not a package)
 
-
-def measure(nb: pathlib.Path, numerics: dict[str, str]) -> tuple[float, float]:
-    """Seconds and peak RSS (MB) of executing ``nb`` in a fresh kernel.
-
-    The seconds run from starting the kernel to stopping it after the last cell
-    (``scripts/nbtools.py time``, as nbval runs a chapter); ``/usr/bin/time``
-    reports the peak resident memory of the process tree, kernel included.
-    """
-    with tempfile.TemporaryDirectory() as tmp:
-        copy = pathlib.Path(tmp) / nb.name
-        shutil.copy(nb, copy)
-        cmd = ["/usr/bin/time", "-f", "%M", sys.executable, "scripts/nbtools.py"]
-        res = subprocess.run(
-            [*cmd, "time", str(copy)],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=ROOT,
-            env={**os.environ, **numerics},
-        )
-    wall = float(res.stdout.split()[-1])
-    kb = res.stderr.strip().splitlines()[-1]
-    return wall, int(kb) / 1024
-
-
-def replace_block(text: str, name: str, table: str) -> str:
-    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    if start not in text:
-        raise SystemExit(f"README has no {start} marker")
-    return re.sub(
-        rf"{re.escape(start)}.*?{re.escape(end)}",
-        lambda _: f"{start}\n{table}\n{end}",
-        text,
-        flags=re.S,
-    )
-
-
+REPEAT = 3
+SECONDS, MEGABYTES = 10.0, 600.0
 # The floor every chapter pays: a kernel that only imports what chapters import.
 FLOOR = {
     "cells": [
@@ -85,85 +49,67 @@ FLOOR = {
 }
 
 
-def test_numerics() -> dict[str, str]:
-    """The numeric configuration ``make test`` runs nbval under (the Makefile's)."""
-    line = re.search(r"^TEST_NUMERICS := (.*)$", (ROOT / "Makefile").read_text(), re.M)
-    return dict(kv.split("=", 1) for kv in line.group(1).split())
+def measure(nb: pathlib.Path, numerics: dict[str, str]) -> tuple[float, float, bool]:
+    """Seconds, peak RSS (MB) and success of executing ``nb`` in a fresh kernel."""
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = pathlib.Path(tmp) / nb.name
+        shutil.copy(nb, copy)
+        cmd = ["/usr/bin/time", "-f", "%M", sys.executable, "scripts/nbtools.py"]
+        res = subprocess.run(
+            [*cmd, "time", str(copy)],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=ROOT,
+            env={**os.environ, **numerics},
+        )
+    kb = res.stderr.strip().splitlines()[-1]
+    ok = res.returncode == 0
+    return (float(res.stdout.split()[-1]) if ok else float("nan")), int(kb) / 1024, ok
 
 
-REPEAT = 3
-
-
-def chapters_table() -> str:
-    """Every chapter, one at a time: native numerics and ``make test``'s.
-
-    Times are medians of ``REPEAT`` runs; memory is the largest peak seen.
-    """
-    configs = {"native": {}, "test": test_numerics()}
-    rows = [
-        "| Chapter | Wall time (native) | Wall time (test numerics) | Peak memory |",
-        "|---|---|---|---|",
+def main() -> int:
+    header = [
+        "| Chapter | Wall time (native) | Wall time (test numerics) | Peak memory "
+        "| Result |",
+        "|---|---|---|---|---|",
     ]
+    rows, over = [], []
+    print("\n".join(header), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         floor = pathlib.Path(tmp) / "imports_only.ipynb"
         floor.write_text(json.dumps(FLOOR))
-        notebooks = [floor, *sorted((ROOT / "chapters").glob("*.ipynb"))]
-        for nb in notebooks:
-            # the median of REPEAT runs per configuration: a shared 2-core machine
-            # varies by about a second from one minute to the next
+        for nb in [floor, *sorted((ROOT / "chapters").glob("*.ipynb"))]:
             runs = {
-                cfg: [measure(nb, numerics) for _ in range(REPEAT)]
-                for cfg, numerics in configs.items()
+                cfg: [measure(nb, env) for _ in range(REPEAT)]
+                for cfg, env in {"native": {}, "test": TEST_NUMERICS}.items()
             }
+            native, test = (statistics.median(r[0] for r in runs[c]) for c in runs)
+            mb = max(r[1] for c in runs for r in runs[c])
+            ok = all(r[2] for c in runs for r in runs[c])
             name = "(kernel start + imports only)" if nb == floor else nb.stem
-            times = " | ".join(
-                f"{statistics.median(w for w, _ in r):.1f} s" for r in runs.values()
+            fits = native <= SECONDS and mb <= MEGABYTES
+            result = "pass" if ok and fits else ("over budget" if ok else "FAIL")
+            if result != "pass":
+                over.append(name)
+            rows.append(
+                f"| {name} | {native:.1f} s | {test:.1f} s | {mb:.0f} MB | {result} |"
             )
-            mb = max(m for r in runs.values() for _, m in r)
-            rows.append(f"| {name} | {times} | {mb:.0f} MB |")
             print(rows[-1], flush=True)
-    return "\n".join(rows)
-
-
-LANES = {"build": "a", "pdf": "a", "book checks": "a", "pytest": "b"}
-
-
-def stages_table(path: pathlib.Path) -> str:
-    """The stages ``make test`` recorded; the two lanes ran at the same time.
-
-    The total is the install plus the wall time of the whole run (``wall``),
-    not the sum of the stages.
-    """
-    rows = ["| Stage of `make test` | Wall time |", "|---|---|"]
-    times = {}
-    for line in path.read_text().splitlines():
-        name, ms = line.split("\t")
-        times[name] = int(ms) / 1000
-        if name != "wall":
-            lane = f"lane ({LANES[name]}): " if name in LANES else ""
-            rows.append(f"| {lane}{name} | {times[name]:.0f} s |")
-    total = times.get("install", 0) + times["wall"] if "wall" in times else None
-    if total is None:  # an interrupted run: no wall time recorded
-        total = sum(times.values())
-    rows.append(f"| **total** | **{total:.0f} s** |")
-    return "\n".join(rows)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stages", type=pathlib.Path)
-    parser.add_argument("--write", action="store_true")
-    args = parser.parse_args()
-    readme = ROOT / "README.md"
-    if args.stages:
-        table = stages_table(args.stages)
-        print(f"\nWall time of each stage ({os.cpu_count()} cores):\n{table}")
-        if args.write:
-            readme.write_text(replace_block(readme.read_text(), "stages", table))
-        return
-    table = chapters_table()
-    readme.write_text(replace_block(readme.read_text(), "timings", table))
+    cpu = platform.processor() or platform.machine()
+    note = (
+        f"Measured by `make timings` on {datetime.date.today():%Y-%m-%d}, "
+        f"{os.cpu_count()} cores ({cpu}); medians of {REPEAT} runs each."
+    )
+    (ROOT / "chapters" / "status_table.md").write_text(
+        "\n".join([*header, *rows, "", note, ""])
+    )
+    if over:
+        print(
+            f"over the budget ({SECONDS:.0f} s, {MEGABYTES:.0f} MB) or failing: {over}"
+        )
+    return 1 if over else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

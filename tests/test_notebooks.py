@@ -139,38 +139,6 @@ def test_colab_install_url_matches_config():
         )
 
 
-def _readme_timings():
-    readme = (ROOT / "README.md").read_text()
-    table = readme.split("<!-- timings:start -->")[1].split("<!-- timings:end -->")[0]
-    return {
-        name: [float(v) for v in re.findall(r"([\d.]+) (?:s|MB)", row)]
-        for name, row in re.findall(r"^\| (\d\d_\w+) \|(.*)$", table, re.M)
-    }
-
-
-def test_readme_timing_table_lists_every_chapter():
-    assert set(_readme_timings()) == {nb.stem for nb in CHAPTERS}, (
-        "README timing table out of sync: run `make timings`"
-    )
-
-
-# The budget of every chapter on the 2-core machine (README, "Timings"): the
-# native run, as a reader executes it. The portability numerics of `make test`
-# (generic kernels) are slower; the table shows both.
-SECONDS, MEGABYTES = 10.0, 600.0
-
-
-def test_readme_timings_are_within_budget():
-    """The measured table (``make timings``) shows every chapter within budget.
-
-    This reads the recorded measurements, it does not measure: ``make timings``
-    rewrites the table, and a chapter that got slower fails here afterwards.
-    """
-    for name, (native, _test_numerics, mb) in _readme_timings().items():
-        assert native <= SECONDS, f"{name}: {native} s measured, budget {SECONDS} s"
-        assert mb <= MEGABYTES, f"{name}: {mb} MB measured, budget {MEGABYTES} MB"
-
-
 @pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.name)
 def test_chapter_has_exercises_with_a_checked_solution(nb):
     """Two exercises or more; one solution (a premise changed) checks its prediction

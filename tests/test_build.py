@@ -1,0 +1,34 @@
+"""The build's single sources of truth agree: the lock, the numerics, Binder."""
+
+import pathlib
+import re
+import sys
+import tomllib
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import portability  # noqa: E402  (scripts/ is not a package)
+
+
+def test_make_test_runs_nbval_under_the_documented_numerics():
+    make = (ROOT / "Makefile").read_text().replace("\\\n", " ")
+    line = re.search(r"^TEST_NUMERICS := (.*)$", make, re.M).group(1)
+    assert dict(kv.split("=", 1) for kv in line.split()) == portability.TEST_NUMERICS
+
+
+def test_the_lock_pins_torchs_cpu_build_and_every_direct_dependency():
+    lock = (ROOT / "requirements.txt").read_text()
+    assert re.search(r"^torch==[\d.]+\+cpu$", lock, re.M)
+    assert "rfc3987-syntax" not in lock
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    groups = [project["dependencies"], *project["optional-dependencies"].values()]
+    direct = [re.match(r"[\w.-]+", d).group(0) for g in groups for d in g]
+    pinned = {m.lower() for m in re.findall(r"^([\w.-]+)==", lock, re.M)}
+    missing = [d for d in direct if d.lower().replace("_", "-") not in pinned]
+    assert direct and not missing, f"run `make lock`: {missing} are not in the lock"
+
+
+def test_binder_installs_the_lock():
+    binder = (ROOT / "binder" / "requirements.txt").read_text()
+    assert re.search(r"^-r \.\./requirements\.txt$", binder, re.M)
+    assert "download.pytorch.org/whl/cpu" in binder
