@@ -14,6 +14,7 @@ from tiant_lib import (
     matrix_form,
     reformulation_errors,
 )
+from tiant_lib.reformulation import update_covariance
 
 from .helpers import random_hierarchy
 
@@ -291,3 +292,47 @@ def test_assumption_gaps_refuses_a_student_of_another_hierarchy():
         assumption_gaps(other, t)
     with pytest.raises(ValueError, match="same Hierarchy"):
         reformulation_errors(other, t)
+
+
+def _two_xor_blocks(seed):
+    """4 pixels, two XOR blocks, a bijective top, a non-uniform product P(x)."""
+    h = Hierarchy.blocks([2, 2])
+    xor, pair = np.array([[0, 1], [1, 0]]), np.array([[0, 1], [2, 3]])
+    px = np.random.default_rng(seed).dirichlet([2, 2], size=4)
+    return Teacher(h, {"L1[0:2]": xor, "L1[2:4]": xor, "omega": pair}, px=px)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_update_line_needs_decorrelation_of_f_and_g(seed):
+    """Theorem 4's update line fails where Theorem 2's lines hold (issue 22).
+
+    On edge (β1, ω) focus, broadness and decorrelation hold and a linear
+    student makes Theorem 2's lines exact, yet ΔW ≠ (P F)ᵀ G̃: the gap is the
+    within-event covariance of f_k and g_j given z_ω (update_covariance)."""
+    t = _two_xor_blocks(seed)
+    s = Student.for_teacher(t, n=3, seed=seed, activation="linear")
+    edge = ("L1[0:2]", "omega")
+    assert all(
+        e < 1e-12 for d in reformulation_errors(s, t).values() for e in d.values()
+    )
+    gaps = assumption_gaps(s, t)[edge]
+    held = ("focus", "broadness", "decorrelation_f", "decorrelation_g")
+    assert max(gaps[k] for k in held) < 1e-12
+    assert gaps["decorrelation_update"] > 1e-3
+    ea = event_averages(s, t)
+    mf = matrix_form(t, s.get_weights(), activation="linear")
+    for r in t.hierarchy.internal:  # forward and backward lines exact
+        np.testing.assert_allclose(mf.F[r], ea.F[r], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(mf.Gt[r], ea.Gt[r], rtol=0, atol=1e-12)
+    gap = ea.run.dW[edge] - mf.dW[edge]
+    assert np.linalg.norm(gap) > 1e-3 * np.linalg.norm(ea.run.dW[edge])
+    np.testing.assert_allclose(gap, update_covariance(s, t)[edge], rtol=0, atol=1e-12)
+
+
+def test_update_covariance_vanishes_for_lossless_teachers():
+    t = Teacher.lossless(Hierarchy.conv(7, 3, 2))
+    s = Student.for_teacher(t, n=3, seed=0, bias=True)
+    assert all(np.abs(c).max() < 1e-12 for c in update_covariance(s, t).values())
+    bn = Student.for_teacher(t, n=3, seed=0, batchnorm=True)
+    with pytest.raises(ValueError, match="Batch Norm"):
+        update_covariance(bn, t)

@@ -84,18 +84,34 @@ def condition_on(
 
 class _Given:
     """Conditioning on the events ``z`` (weights ``p``, checked by the caller): the
-    weighted one-hot and ``P(z = a)`` once, for several :meth:`mean` s."""
+    samples grouped by event and ``P(z = a)`` once, for several :meth:`mean` s.
+
+    Sums run over each event's samples (sorted once), not as a product with an
+    ``N × m`` one-hot: for a lossless top (``m = N``) the product costs ``N² k``."""
 
     def __init__(self, z: np.ndarray, p: np.ndarray, m: int):
-        onehot = np.zeros((len(z), m))
-        onehot[np.arange(len(z)), z] = 1.0
-        self.wz = onehot * np.asarray(p)[:, None]
-        self.prior = self.wz.sum(0)
+        z = np.asarray(z)
+        self.m = m
+        self.order = np.argsort(z, kind="stable")
+        zs = z[self.order]
+        self.starts = np.flatnonzero(np.r_[True, zs[1:] != zs[:-1]])
+        self.present = zs[self.starts]
+        self.ps = np.asarray(p, dtype=np.float64)[self.order]
+        self.prior = np.zeros(m)
+        self.prior[self.present] = np.add.reduceat(self.ps, self.starts)
+
+    def sums(self, values: np.ndarray) -> np.ndarray:
+        """``Σ_x P(x) 1[z(x) = a] values(x)``, shape ``(m, k)``."""
+        values = np.asarray(values, dtype=np.float64)
+        out = np.zeros((self.m, values.shape[1]))
+        weighted = values[self.order] * self.ps[:, None]
+        out[self.present] = np.add.reduceat(weighted, self.starts, axis=0)
+        return out
 
     def mean(self, values: np.ndarray) -> np.ndarray:
         """``E[values | z = a]`` (NaN rows where ``P(z = a) = 0``)."""
         with np.errstate(invalid="ignore", divide="ignore"):
-            cond = (self.wz.T @ values) / self.prior[:, None]
+            cond = self.sums(values) / self.prior[:, None]
         cond[self.prior == 0] = np.nan
         return cond
 
@@ -308,7 +324,7 @@ def matrix_form(
         F[a] = Dm[a] * raw
     Gt = {top: prior[top][:, None] * (Dm[top] * np.eye(teacher.m[top]) - F[top])}
     for b in reversed(h.internal[:-1]):
-        Gt[b] = Dm[b] * sum(P[(a, b)].T @ Gt[a] @ W[(b, a)].T for a in h.parents(b))
+        Gt[b] = Dm[b] * sum(P[(a, b)].T @ (Gt[a] @ W[(b, a)].T) for a in h.parents(b))
     dW = {(b, a): (P[(a, b)] @ F[b]).T @ Gt[a] for b, a in h.edges}
     db = {a: Gt[a].sum(0) for a in h.internal} if bias else {}
     loss = 0.5 * float(prior[top] @ ((F[top] - np.eye(teacher.m[top])) ** 2).sum(1))
@@ -451,7 +467,13 @@ def assumption_gaps(
       activation), what the forward line needs to factor the gate out;
     * ``decorrelation_g`` (β not a leaf): mean over the nodes k of the child β
       of ``E_{z_β} |Cov(f'_k, g^raw_k | z_β)|`` with ``g^raw_k = Σ_j w_jk g_j``,
-      what the backward line needs.
+      what the backward line needs;
+    * ``decorrelation_update``: mean over the pairs (k, j), k in β, j in α, of
+      ``E_{z_α} |Cov(f_k, g_j | z_α)|`` — not one of Theorem 2's conditions,
+      but the premise of Theorem 4's update line
+      ``E_x[f_k g_j] = Σ_a P(a) E[f_k | a] g_j(a)``, which the paper's proof
+      assumes at that step ("we assume decorrelation"); see
+      :func:`update_covariance` for the signed sum it leaves out.
 
     TV is the total-variation distance between distributions of the field's
     content ``x``.
@@ -501,7 +523,59 @@ def assumption_gaps(
         if not h.is_leaf(b):
             graw = sum(run.g[a2] @ W[(b, a2)].T for a2 in h.parents(b))
             gaps["decorrelation_g"] = cov_gap(run.gate[b], graw, z[b], m[b])
+        cov, prior = _update_cov(run.f[b], run.g[a], _Given(z[a], p, m[a]))
+        gaps["decorrelation_update"] = float(np.tensordot(prior, np.abs(cov), 1).mean())
         out[(b, a)] = gaps
+    return out
+
+
+def _update_cov(f, g, given) -> tuple[np.ndarray, np.ndarray]:
+    """``Cov(f_k, g_j | z = a)`` for every event, shape ``(m, n_f, n_g)`` (0 where
+    ``P(z = a) = 0``), and ``P(z = a)``."""
+    N, nf, ng = len(f), f.shape[1], g.shape[1]
+    valid.size(N * nf * ng, "student and teacher", "products f_k g_j to average")
+    e_fg = given.mean((f[:, :, None] * g[:, None, :]).reshape(N, nf * ng))
+    e_f, e_g = given.mean(f), given.mean(g)
+    cov = e_fg.reshape(-1, nf, ng) - e_f[:, :, None] * e_g[:, None, :]
+    return np.nan_to_num(cov), given.prior
+
+
+def update_covariance(
+    student: Student, teacher: Teacher
+) -> dict[tuple[str, str], np.ndarray]:
+    """What Theorem 4's update line leaves out: the within-event covariance of
+    ``f_k`` and ``g_j`` given the parent's event, per edge (β, α).
+
+    ``ΔW_βα[k, j] = E_x[f_k g_j] = Σ_a P(z_α = a) (E[f_k | a] E[g_j | a]
+    + Cov(f_k, g_j | z_α = a))`` by the tower property; the update line
+    ``(P_αβ F_β)ᵀ G̃_α`` keeps the first term only (with
+    ``E[f_k | z_α] = (P_αβ F_β)[a, k]`` under focus of knowledge). The
+    second term is this function's value. It is 0 when ``z_α`` determines
+    ``x_β`` (a lossless teacher, Theorem 3), but Theorem 2's three conditions
+    do not imply it.
+
+    Parameters
+    ----------
+    student : Student (without Batch Norm)
+    teacher : Teacher (small enough to enumerate)
+
+    Returns
+    -------
+    dict mapping each edge ``(β, α)`` to an ndarray of shape ``(n_β, n_α)``:
+    ``Σ_a P(z_α = a) Cov(f_k, g_j | z_α = a)``.
+    """
+    _check_pair(student, teacher)
+    if student.batchnorm:
+        raise ValueError("student: Theorem 4 is stated for students without Batch Norm")
+    h = teacher.hierarchy
+    X, p = teacher.enumerate()
+    z = teacher.events(X)
+    run = student.run(X, z[h.top], p)
+    p = valid.prob_vector(p, "p")
+    out = {}
+    for b, a in h.edges:
+        cov, prior = _update_cov(run.f[b], run.g[a], _Given(z[a], p, teacher.m[a]))
+        out[(b, a)] = np.tensordot(prior, cov, 1)
     return out
 
 
