@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from tiant_lib import (
@@ -16,7 +16,7 @@ from tiant_lib import (
 )
 from tiant_lib.reformulation import update_covariance
 
-from .helpers import random_hierarchy
+from .helpers import MULTI_PARENT_DRAW, internal_multi_parent, random_hierarchy
 
 
 def _brute_force(values, z, p, m):
@@ -102,9 +102,12 @@ def test_event_averages_errors():
     st.booleans(),
     st.sampled_from(["linear", "relu"]),
 )
+@example(*MULTI_PARENT_DRAW, 0, True, "linear")  # issue 22: two parents
 def test_matrix_form_is_exact_for_lossless_teachers(kind, a, b, seed, bias, output):
     """Theorem 4 with Theorem 3's premise, for the paper's linear output and ours."""
     h = random_hierarchy(kind, a, b)
+    if (kind, a, b) == MULTI_PARENT_DRAW:  # the two-parent sum of G_β is exercised
+        assert internal_multi_parent(h)
     px = np.random.default_rng(seed).dirichlet(np.ones(2), size=h.n_inputs)
     t = Teacher.lossless(h, px=px)
     n = {r: 3 for r in h.internal}
@@ -210,8 +213,11 @@ def test_matrix_form_errors():
     st.integers(1, 2),
     st.integers(0, 1000),
 )
+@example(*MULTI_PARENT_DRAW, 0)  # issue 22: an internal field with two parents
 def test_theorem1_marginalized_gradient(kind, a, b, seed):
     h = random_hierarchy(kind, a, b)
+    if (kind, a, b) == MULTI_PARENT_DRAW:  # the sum over pa(k) has two terms
+        assert internal_multi_parent(h)
     px = np.random.default_rng(seed).dirichlet(np.ones(2), size=h.n_inputs)
     t = Teacher.lossy(h, 3, seed=seed, px=px)
     s = Student.for_teacher(t, n=3, seed=seed)

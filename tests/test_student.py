@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import find, given
 from hypothesis import strategies as st
 
 from tiant_lib import Hierarchy, Student, Teacher
 
-from .helpers import random_hierarchy
+from .helpers import MULTI_PARENT_DRAW, internal_multi_parent, random_hierarchy
 
 
 def _setup(kind="tree", bn=False, bias=False, activation="relu", seed=0):
@@ -127,6 +127,25 @@ def test_random_hierarchy_helper_shapes():
     h = random_hierarchy("conv", 2, 1)
     s = Student(h, 2, 3)
     assert s(np.zeros((4, h.n_inputs), int)).shape == (4, 3)
+
+
+def test_random_hierarchy_draws_internal_fields_with_two_parents():
+    """Issue 22: the property tests' hierarchies include internal fields (not only
+    leaves) with two parents, so Theorem 1's and Theorem 4's sums over pa(β) run
+    with two terms; MULTI_PARENT_DRAW (pinned with @example) is one of them."""
+    draws = [(k, a, b) for k in ("tree", "conv") for a in (2, 3) for b in (1, 2)]
+    multi = [d for d in draws if internal_multi_parent(random_hierarchy(*d))]
+    assert MULTI_PARENT_DRAW in multi and len(multi) == 2
+    h = random_hierarchy(*MULTI_PARENT_DRAW)
+    assert h.parents("L2[1:3]") == ("L1[0:3]", "L1[1:4]")
+    # and Hypothesis finds one through the very strategies the property tests use
+    found = find(
+        st.tuples(
+            st.sampled_from(["tree", "conv"]), st.integers(2, 3), st.integers(1, 2)
+        ),
+        lambda d: bool(internal_multi_parent(random_hierarchy(*d))),
+    )
+    assert found in multi
 
 
 def test_fit_full_batch_equals_gd_steps():
