@@ -37,9 +37,9 @@ endif
 	portability seeds timings clean
 install: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt pyproject.toml
-	python3 -m venv $(VENV)
+	python3 -m venv --clear $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.8
-	$(UV) pip install --quiet --python $(PY) -r requirements.txt
+	$(UV) pip sync --quiet --python $(PY) requirements.txt
 	$(UV) pip install --quiet --python $(PY) --no-deps -e .
 	$(PY) scripts/check_env.py
 	touch $@
