@@ -7,6 +7,7 @@ from scipy.spatial import ConvexHull
 from tiant_lib import Hierarchy, Teacher
 from tiant_lib.capacity import (
     hull_distance,
+    hull_distances,
     is_all_vert,
     linear_loss_floor,
     relu_identity_weights,
@@ -383,3 +384,48 @@ def test_stacked_lps_equal_the_row_by_row_ones(monkeypatch, chunk):
     P = np.hstack([t.transition("omega", c) for c in t.hierarchy.children("omega")])
     W, b = capacity.relu_identity_weights(P)  # stacked LPs, then exact rounding
     assert np.array_equal(np.maximum(P @ W + b, 0.0), np.eye(64))
+
+
+@pytest.mark.parametrize("chunk", [10**9, 100])  # one stacked LP, or a few rows each
+def test_hull_distances_of_a_stack(monkeypatch, chunk):
+    """Every row of every matrix of a stack: the row-by-row LPs' values, in one call."""
+    from tiant_lib import capacity
+
+    monkeypatch.setattr(capacity, "_LP_CHUNK", chunk)
+    rng = np.random.default_rng(7)
+    P = rng.dirichlet(np.ones(6), size=(5, 6))  # 5 matrices of 6 rows (all-vert)
+    P[1, 4] = P[1, 0]  # a duplicated row: distance exactly 0, in matrix 1 only
+    P[3, 5] = P[3, :3].mean(0)  # an interior point of matrix 3
+    d = hull_distances(P)
+    assert d.shape == (5, 6)
+    for j in range(5):
+        rows = [hull_distance(P[j], i) for i in range(6)]
+        assert_allclose(d[j], rows, rtol=1e-7, atol=1e-9)
+        assert_allclose(hull_distances(P[j]), rows, rtol=1e-7, atol=1e-9)
+        assert np.array_equal(vertex_mask(P[j]), d[j] > 1e-9)
+    assert d[1, 0] == d[1, 4] == 0.0 and d[3, 5] < 1e-9 and (d[[0, 2, 4]] > 0).all()
+    assert np.isinf(hull_distances(np.ones((3, 1, 2)))).all()
+    with pytest.raises(ValueError, match="dimension"):
+        hull_distances(np.ones((2, 2, 2, 2)))
+    with pytest.raises(ValueError, match="empty"):
+        hull_distances(np.ones((0, 3, 2)))
+
+
+def test_construction_with_unequal_row_sums():
+    """Rows with unequal sums: the diagonal may miss 1 by a rounding error; atol."""
+    failed_exactly = 0
+    for seed in range(12):
+        P = 0.02 * np.abs(np.random.default_rng(seed).normal(size=(6, 4)))
+        assert is_all_vert(P)
+        try:
+            relu_identity_weights(P)
+        except RuntimeError as err:
+            assert "atol=1e-12" in str(err)
+            failed_exactly += 1
+        W, b = relu_identity_weights(P, atol=1e-12)
+        out = np.maximum(P @ W + b, 0)
+        assert (out[~np.eye(6, dtype=bool)] == 0).all()  # off the diagonal: exactly 0
+        assert np.abs(np.diag(out) - 1).max() <= 1e-12
+    assert failed_exactly > 0  # the exact construction cannot always be had
+    with pytest.raises(ValueError, match="atol"):
+        relu_identity_weights(np.eye(3), atol=-1.0)

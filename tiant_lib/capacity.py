@@ -102,8 +102,33 @@ def vertex_mask(P, tol: float = _TOL) -> np.ndarray:
     return _hull_distances(P) > tol
 
 
+def hull_distances(P) -> np.ndarray:
+    """:func:`hull_distance` of every row of ``P``, or of every matrix of a stack.
+
+    Parameters
+    ----------
+    P : array, shape (m, n) or (B, m, n)
+        One matrix, or ``B`` matrices of the same shape (e.g. one per random
+        draw of a network); rows are points.
+
+    Returns
+    -------
+    ndarray, shape (m,) or (B, m)
+        The L1 distance of each row to the convex hull of the other rows of its
+        own matrix (``inf`` when ``m = 1``). Zero means "not a vertex"; unlike
+        :func:`vertex_mask` no tolerance is applied, so the caller can see how
+        far a decision is from its threshold.
+    """
+    P = valid.array(P, "P", ndim=(2, 3))
+    if 0 in P.shape:
+        raise ValueError(f"P is empty (shape {P.shape})")
+    _check_lp(P[0] if P.ndim == 3 else P, "P")  # per matrix: chunks bound the rest
+    return _hull_distances(P)
+
+
 def _hull_distances(P: np.ndarray) -> np.ndarray:
-    """:func:`hull_distance` of every row, the row LPs solved side by side.
+    """:func:`hull_distance` of every row (of every matrix of a stack), the row LPs
+    solved side by side.
 
     The LPs of rows ``i`` share no variable, so one LP with their
     block-diagonal constraints and the sum of their objectives has every
@@ -111,40 +136,46 @@ def _hull_distances(P: np.ndarray) -> np.ndarray:
     One solver call per chunk of rows instead of one per row.
     """
     from scipy.optimize import linprog  # here: importing it costs about 0.5 s
-    from scipy.sparse import block_diag, csr_array, hstack, identity, vstack
+    from scipy.sparse import coo_array
 
-    m, n = P.shape
+    stack = P if P.ndim == 3 else P[None]
+    B, m, n = stack.shape
     if m == 1:
-        return np.array([np.inf])
+        return np.full(P.shape[:-1], np.inf)
     k = m - 1 + 2 * n  # variables of one row's LP: λ (m - 1), s⁺ (n), s⁻ (n)
-    I_n = identity(n, format="csr")
-    out = np.empty(m)
+    others = np.array([np.delete(np.arange(m), i) for i in range(m)])  # (m, m - 1)
+    # every row's constraints [P_{-i}ᵀ, I, -I; 1ᵀ, 0, 0] as a dense (n + 1) × k block
+    block = np.zeros((n + 1, k))
+    block[:n, m - 1 : m - 1 + n], block[:n, m - 1 + n :] = np.eye(n), -np.eye(n)
+    block[n, : m - 1] = 1.0
+    c_row = np.concatenate([np.zeros(m - 1), np.ones(2 * n)])
+    out = np.empty(B * m)
     per_chunk = max(1, _LP_CHUNK // ((n + 1) * k))
-    for start in range(0, m, per_chunk):
-        rows = range(start, min(m, start + per_chunk))
-        blocks = [
-            vstack(
-                [
-                    hstack([csr_array(np.delete(P, i, axis=0).T), I_n, -I_n]),
-                    csr_array(np.concatenate([np.ones(m - 1), np.zeros(2 * n)])[None]),
-                ]
-            )
-            for i in rows
-        ]
-        c = np.tile(np.concatenate([np.zeros(m - 1), np.ones(2 * n)]), len(rows))
-        b_eq = np.concatenate([np.append(P[i], 1.0) for i in rows])
+    for start in range(0, B * m, per_chunk):
+        rows = np.arange(start, min(B * m, start + per_chunk))  # row r: matrix r // m
+        A = np.repeat(block[None], len(rows), axis=0)
+        A[:, :n, : m - 1] = stack[(rows // m)[:, None], others[rows % m]].mT
+        r, i, j = np.nonzero(A)
+        A_eq = coo_array(
+            (A[r, i, j], (r * (n + 1) + i, r * k + j)),
+            shape=(len(rows) * (n + 1), len(rows) * k),
+        ).tocsr()
+        b_eq = np.concatenate([stack[rows // m, rows % m], np.ones((len(rows), 1))], 1)
+        c = np.tile(c_row, len(rows))
         res = linprog(
             c,
-            A_eq=block_diag(blocks, format="csr"),
-            b_eq=b_eq,
+            A_eq=A_eq,
+            b_eq=b_eq.ravel(),
             bounds=(0, None),
-            method="highs",
+            method="highs-ds",  # dual simplex: fast on many small blocks
         )
         if res.status != 0:
-            raise RuntimeError(f"the vertex LPs of rows {rows} failed: {res.message}")
+            raise RuntimeError(
+                f"the vertex LPs of rows {rows[0]}..{rows[-1]} failed: {res.message}"
+            )
         s = (res.x * c).reshape(len(rows), k)
-        out[rows.start : rows.stop] = s.sum(1)
-    return out
+        out[rows] = s.sum(1)
+    return out.reshape(P.shape[:-1])
 
 
 def vert(P, tol: float = _TOL) -> int:
@@ -158,16 +189,17 @@ def is_all_vert(P, tol: float = _TOL) -> bool:
 
 
 def relu_identity_weights(
-    P, margin: float = 1.0, grid: float = 2.0**-16
+    P, margin: float = 1.0, grid: float = 2.0**-16, atol: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Weights with ``relu(P @ W + b) == I`` exactly: the construction of Theorem 6.
+    """Weights with ``relu(P @ W + b) == I`` (exactly): the construction of Theorem 6.
 
     For each vertex row ``p_i`` an LP finds a separating hyperplane with
     ``w_iᵀ p_i + b_i = 1`` and ``w_iᵀ p_j + b_i ≤ −margin`` (j ≠ i),
     minimising ``||w_i||_1``. ``W`` is rounded to multiples of ``grid`` and
     ``b`` re-solved so the diagonal of ``P @ W + b`` is exactly 1 in float64
     (guaranteed when the rows of ``P`` have equal sums, as stochastic
-    matrices do; otherwise a RuntimeError says when it cannot be done).
+    matrices do; otherwise a RuntimeError says when it cannot be done, and
+    ``atol`` can accept a diagonal one rounding error from 1).
     When ``P`` has 0/1 entries (a lossless teacher's transitions) every value
     involved is a short dyadic number, so any summation order — NumPy's or
     torch's — gives exactly ``I``.
@@ -181,6 +213,12 @@ def relu_identity_weights(
         Off-diagonal pre-activations are at most ``−margin`` before rounding.
     grid : float
         Rounding step of ``W`` (a power of two keeps it dyadic).
+    atol : float
+        How far the diagonal of ``relu(P @ W + b)`` may miss 1 (default 0:
+        exactly ``I``). For rows with unequal sums (``P_αβ F_β`` with a
+        random ``F_β``, say) the diagonal can be one rounding error away from
+        1, out of reach of any bias; ``atol=1e-12`` accepts that. The
+        off-diagonal entries are exactly 0 either way.
 
     Returns
     -------
@@ -195,6 +233,7 @@ def relu_identity_weights(
     P = _check_matrix(P)
     margin = valid.positive(margin, "margin")
     grid = valid.positive(grid, "grid")
+    atol = valid.real(atol, "atol", lo=0.0)
     _check_lp(P, "P")
     m, n = P.shape
     W, b_lp = _separating_lps(P, margin)  # all rows' LPs side by side
@@ -236,10 +275,12 @@ def relu_identity_weights(
                 b[i] = cand
                 break
     out = np.maximum(P @ W + b, 0.0)
-    if not np.array_equal(out, np.eye(m)):
+    off = out[~np.eye(m, dtype=bool)]
+    if not ((off == 0).all() and np.abs(np.diag(out) - 1.0).max() <= atol):
         raise RuntimeError(
-            "could not make relu(P W + b) exactly I in float64; try a larger "
-            "margin or a finer grid"
+            "could not make relu(P W + b) I in float64 (diagonal within "
+            f"atol = {atol:g} of 1); try a larger margin, a finer grid, or, for "
+            "rows with unequal sums, atol=1e-12"
         )
     return W, b
 
