@@ -33,6 +33,10 @@ def test_teachers_follow_the_repository_protocol():
     strength = sp.fan_out_strength(T2).numpy()
     base = sp.fan_out_strength(sp.two_layer_teacher(5, 4, 6, 0.0, SEEDS)).numpy()
     assert_allclose(strength, base / np.arange(1, 5))  # decays like (i + 1)^-p
+    # reverse: same draws, strengths in the opposite order
+    rev = sp.two_layer_teacher(5, 4, 6, 1.0, SEEDS, reverse=True)
+    assert_allclose(rev.weights[0].numpy(), T2.weights[0].numpy())
+    assert_allclose(sp.fan_out_strength(rev).numpy(), base / np.arange(4, 0, -1))
     # same seed, same teacher: seeds are arguments, not global state
     assert_allclose(T.weights[1].numpy(), _teacher().weights[1].numpy())
 
@@ -169,6 +173,25 @@ def test_padded_nodes_stay_dead_and_training_reduces_loss():
     h = sp.train_sgd(S, T, 300, 0.05, batch=16, loss="half_sum", x_eval=x)
     assert (h["loss"][-1] < h["loss"][0]).all()
     assert (S.weights[0][:, 6:] == 0).all() and (S.weights[1][:, :, 6:] == 0).all()
+
+
+def test_concat_trains_each_network_as_alone():
+    T = sp.two_layer_teacher(5, 3, 4, 1.0, SEEDS)
+    R = sp.two_layer_teacher(5, 3, 4, 1.0, SEEDS, reverse=True)
+    a = sp.over_realized_student(T, 2, SEEDS, init="small")
+    b = sp.over_realized_student(R, 2, [7, 8, 9], init="small")
+    both, teachers = sp.concat([a, b]), sp.concat([T, R])
+    assert both.n_seeds == 6 and torch.equal(both.weights[1][3:], b.weights[1])
+    x = torch.randn(50, 5, dtype=torch.float64)
+    out = sp.forward(both, x)[1]
+    assert torch.equal(out[:3], sp.forward(a, x)[1])
+    assert torch.equal(out[3:], sp.forward(b, x)[1])
+    sp.train_sgd(both, teachers, 20, 0.05, batch=16, seed=3)
+    assert not torch.equal(both.weights[0][:3], a.weights[0])  # copies, trained
+    with pytest.raises(ValueError, match="widths"):
+        sp.concat([a, sp.over_realized_student(T, 3, SEEDS)])
+    with pytest.raises(TypeError, match="nets"):
+        sp.concat(a)
 
 
 def test_perturbed_student_and_normalisation():

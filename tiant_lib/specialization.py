@@ -217,6 +217,7 @@ def two_layer_teacher(
     bias: float = -0.1,
     choices=CHOICES,
     device="cpu",
+    reverse: bool = False,
 ) -> Net:
     """The two-layer teacher of *Student Specialization* (``recon_two_layer.py``).
 
@@ -224,10 +225,16 @@ def two_layer_teacher(
     norm and bias ``bias``; ``c`` linear outputs whose fan-in weights from
     hidden node ``i`` (0-based) are divided by ``(i + 1)^p`` — teacher node 0
     is the strongest, node ``m - 1`` the weakest; output biases ``bias``.
+
+    ``reverse=True`` (ours, a control) divides by ``(m - i)^p`` instead: the
+    same draws (same hidden nodes, same raw output weights), the strengths in
+    the opposite order — node ``m - 1`` the strongest.
     """
     d, m, c = (_check_pos_int(v, n) for v, n in ((d, "d"), (m, "m"), (c, "c")))
     p = valid.real(p, "p (fan-out strength decay)", lo=0.0)
     bias = valid.real(bias, "bias")
+    valid.flag(reverse, "reverse")
+    rank = np.arange(m, 0, -1) if reverse else np.arange(1, m + 1)
     seeds = _check_seeds(seeds)
     _net_size(len(seeds), [d, m, c], "m")
     _check_choices(choices)
@@ -237,7 +244,7 @@ def two_layer_teacher(
         W1 = separated_weights(m, d, rng, choices)
         W1s.append(W1 / np.linalg.norm(W1, axis=1, keepdims=True))
         W2 = separated_weights(c, m, rng, choices)
-        W2s.append(W2 / (np.arange(1, m + 1) ** p)[None, :])
+        W2s.append(W2 / (rank**p)[None, :])
     S = len(W1s)
     return Net(
         [
@@ -248,6 +255,29 @@ def two_layer_teacher(
             torch.full((S, m), float(bias), dtype=torch.float64, device=device),
             torch.full((S, c), float(bias), dtype=torch.float64, device=device),
         ],
+    )
+
+
+def concat(nets) -> Net:
+    """One batch holding the networks of several batches, in order.
+
+    Every batch must have the same layer sizes (pad narrower students with
+    ``width=`` in :func:`over_realized_student`); the result trains as one
+    batched model, each network exactly as it would alone. A teacher listed
+    twice gives the teacher batch of two students trained on it.
+    """
+    if isinstance(nets, Net) or not isinstance(nets, Sequence) or not nets:
+        raise TypeError("nets must be a non-empty sequence of Net")
+    for i, net in enumerate(nets):
+        _check_net(net, f"nets[{i}]")
+        if net.widths != nets[0].widths:
+            raise ValueError(
+                f"nets[{i}] has widths {net.widths}, nets[0] {nets[0].widths}"
+            )
+    valid.size(sum(n.n_seeds for n in nets), "nets", "networks", "MAX_BATCH")
+    return Net(
+        [torch.cat(Ws) for Ws in zip(*(n.weights for n in nets), strict=True)],
+        [torch.cat(bs) for bs in zip(*(n.biases for n in nets), strict=True)],
     )
 
 
