@@ -7,6 +7,9 @@ Modules follow the paper: :mod:`tiant_lib.hierarchy` (receptive fields),
 quantities, Theorems 1–4), :mod:`tiant_lib.batchnorm` (Theorem 5),
 :mod:`tiant_lib.capacity` (Theorems 6–7), :mod:`tiant_lib.disentangle`
 (Theorems 8–9), :mod:`tiant_lib.datasets` (the experiments of §5.3),
+:mod:`tiant_lib.digits` (real images: the UCI digits as a quadtree, and the
+summarization teacher estimated from them), :mod:`tiant_lib.lcnet` (many
+locally connected students on an image-sized tree, trained as one),
 :mod:`tiant_lib.specialization` (the follow-up papers' Gaussian-input
 teacher–student experiments) and :mod:`tiant_lib.ensemble` (many seeds of a
 student trained as one batched model); :mod:`tiant_lib.seeds` (every seed,
@@ -50,8 +53,10 @@ from . import (
     batchnorm,
     capacity,
     datasets,
+    digits,
     disentangle,
     ensemble,
+    lcnet,
     plotting,
     report,
     seeds,
@@ -73,9 +78,10 @@ from .reformulation import (
 from .report import above, below, bound, count_above, count_below, fmt, fmt_list
 from .seeds import rng
 from .student import Pass, Student
-from .teacher import Teacher, readout_teacher, two_block_teacher
+from .teacher import EmpiricalTeacher, Teacher, readout_teacher, two_block_teacher
 
 __all__ = [
+    "EmpiricalTeacher",
     "EventAverages",
     "Hierarchy",
     "MatrixForm",
@@ -92,12 +98,14 @@ __all__ = [
     "count_above",
     "count_below",
     "datasets",
+    "digits",
     "disentangle",
     "ensemble",
     "event_averages",
     "event_coverage",
     "fmt",
     "fmt_list",
+    "lcnet",
     "marginalized",
     "matrix_form",
     "plotting",

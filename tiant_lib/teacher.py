@@ -407,6 +407,134 @@ class Teacher:
         return f"Teacher(d={self.d}, m={{{ms}}})"
 
 
+class EmpiricalTeacher(Teacher):
+    """A summarization teacher estimated from data: events given per sample.
+
+    Real data has no teacher, but the paper's summarization variables can be
+    estimated: give each sample's event ``z_α`` at every internal region (for
+    instance the cluster of its patch, and the class label at the top). ``P(x)``
+    is the empirical distribution of the samples, so "exact" quantities of the
+    library (priors, transitions, event averages, assumption gaps,
+    reformulation errors) are averages over the data set. Unlike :class:`Teacher`,
+    ``z_α`` need not be a function of the children's events (no φ tables), but
+    it must be a function of the field's own content ``x_α``, as the paper's
+    ``z_α`` is: two samples with the same ``x_α`` must have the same event.
+
+    Parameters
+    ----------
+    hierarchy : Hierarchy
+    X : ndarray of int, shape (N, n_inputs)
+        The data set, values in ``0..d-1`` (quantised inputs).
+    events : mapping of str to ndarray of int, shape (N,)
+        ``z_α`` of every sample at every internal region, values ``0..m_α-1``.
+    d : int
+        Values of each input position.
+    m : mapping of str to int, optional
+        Number of events of each internal region (default ``max + 1``).
+
+    Raises
+    ------
+    ValueError
+        On a missing or mis-shaped event array, events out of range, or an
+        event that is not a function of its field's content.
+    """
+
+    def __init__(
+        self,
+        hierarchy: Hierarchy,
+        X,
+        events: Mapping[str, ArrayLike],
+        d: int = 2,
+        m: Mapping[str, int] | None = None,
+    ):
+        h = self.hierarchy = valid.of_type(hierarchy, "hierarchy", Hierarchy)
+        self.d = _check_d(d)
+        X = valid.inputs(X, h.n_inputs, self.d)
+        valid.nonempty(len(X), "X")
+        valid.mapping(events, "events")
+        extra = set(events) - set(h.internal)
+        if extra:
+            raise ValueError(
+                f"events given for unknown or leaf regions {sorted(extra, key=str)}"
+            )
+        self.m = {x: self.d for x in h.leaves}
+        m = self._check_m(m)
+        z = {}
+        for a in h.internal:
+            if a not in events:
+                raise ValueError(f"events has no array for region {a!r}")
+            za = np.asarray(events[a])
+            if za.shape != (len(X),):
+                raise ValueError(
+                    f"events[{a!r}] must have shape ({len(X)},) (one event per "
+                    f"sample), got {za.shape}"
+                )
+            if not np.issubdtype(za.dtype, np.integer):
+                raise TypeError(f"events[{a!r}] must hold integers, got {za.dtype}")
+            self.m[a] = m[a] if a in m else int(za.max()) + 1
+            if za.min() < 0 or za.max() >= self.m[a]:
+                raise ValueError(f"events[{a!r}] has events outside 0..{self.m[a] - 1}")
+            _, content = np.unique(X[:, list(h.span(a))], axis=0, return_inverse=True)
+            pairs = np.unique(np.stack([content.ravel(), za], 1), axis=0)
+            if len(pairs) != content.max() + 1:
+                raise ValueError(
+                    f"events[{a!r}] is not a function of the field's content: two "
+                    "samples with the same x_α have different events"
+                )
+            z[a] = za.astype(np.int64)
+        U, first, counts = np.unique(X, axis=0, return_index=True, return_counts=True)
+        self.phi = {}
+        self.px = None
+        self._enum = (U, counts / len(X))
+        self._enum_events = None
+        self._z = {a: z[a][first] for a in h.internal}
+        self._row = {r.tobytes(): i for i, r in enumerate(U)}
+
+    def _rows(self, X) -> np.ndarray:
+        X = np.ascontiguousarray(self._check_X(X), dtype=self._enum[0].dtype)
+        idx = np.array([self._row.get(r.tobytes(), -1) for r in X], dtype=np.int64)
+        if (idx < 0).any():
+            raise ValueError(
+                f"X row {int(np.argmax(idx < 0))} is not in the teacher's data set: "
+                "an empirical teacher knows the events of its samples only"
+            )
+        return idx
+
+    def events(self, X) -> dict[str, np.ndarray]:
+        """Events ``z_α`` of data-set rows ``X`` (rows not in the data set raise)."""
+        idx = self._rows(X)
+        X = np.asarray(X)
+        z = {x: X[:, i].astype(np.int64) for i, x in enumerate(self.hierarchy.leaves)}
+        z.update({a: self._z[a][idx] for a in self.hierarchy.internal})
+        return z
+
+    def sample(self, n: int, seed: int | np.random.Generator) -> np.ndarray:
+        """``n`` rows of the data set drawn i.i.d. (the empirical ``P(x)``)."""
+        n = valid.integer(n, "n", lo=1)
+        valid.size(n * self.hierarchy.n_inputs, "n", "sampled values", "MAX_BATCH")
+        U, p = self._enum
+        return U[seeds.rng(seed).choice(len(p), size=n, p=p)].copy()
+
+    def is_lossless(self, a: str | None = None) -> bool:
+        """Whether ``z_α`` determines ``x_α`` on the data set (all regions if None)."""
+        h = self.hierarchy
+        regions = [self._check_region(a)] if a is not None else list(h.internal)
+        U = self._enum[0]
+        for r in regions:
+            _, content = np.unique(U[:, list(h.span(r))], axis=0, return_inverse=True)
+            if len(np.unique(self._z[r])) != content.max() + 1:
+                return False
+        return True
+
+    def decode(self, a: str, z) -> np.ndarray:
+        """Not available: an empirical teacher has no tables to decode."""
+        raise ValueError("an empirical teacher has no φ tables to decode events with")
+
+    def __repr__(self) -> str:
+        ms = ", ".join(f"{a}: {self.m[a]}" for a in self.hierarchy.internal)
+        return f"EmpiricalTeacher(N={len(self._enum[0])}, d={self.d}, m={{{ms}}})"
+
+
 def two_block_teacher(S: int, d: int = 2) -> Teacher:
     """Lossless teacher on ``S`` pixels in two blocks under the top (paper §5.1).
 
