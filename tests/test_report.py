@@ -138,3 +138,57 @@ def test_a_malformed_shift_is_named(monkeypatch):
     monkeypatch.setenv(seeds.SHIFT_VARIABLE, "one")
     with pytest.raises(ValueError, match="TIANT_SEED_SHIFT"):
         seeds.shift()
+
+
+# ------------------------------------------ boundaries of the documented contracts
+def test_fmt_refuses_within_tol_and_prints_exactly_at_tol():
+    """fmt: refused when x lies *within* tol units of the last digit from an edge."""
+    # 2.25 with ".0f": 0.25 of a digit from the edge 2.5, exactly (dyadic values)
+    assert report.fmt(2.25, ".0f", tol=0.25) == "2"
+    assert report.fmt(2.75, ".0f", tol=0.25) == "3"
+    with pytest.raises(FragileValueError):
+        report.fmt(np.nextafter(2.25, 3.0), ".0f", tol=0.25)
+    with pytest.raises(FragileValueError):
+        report.fmt(np.nextafter(2.75, 2.0), ".0f", tol=0.25)
+    # tol lies in [0, 0.5): with tol = 0 nothing is refused
+    assert report.fmt(np.nextafter(2.5, 3.0), ".0f", tol=0.0) == "3"
+    assert report.fmt(2.0, ".0f", tol=np.nextafter(0.5, 0.0)) == "2"
+    with pytest.raises(ValueError, match="tol"):
+        report.fmt(2.0, ".0f", tol=0.5)
+
+
+@pytest.mark.parametrize(
+    ("compare", "x", "side"),
+    [
+        (report.above, 0.75, True),
+        (report.above, 0.25, False),
+        (report.below, 0.25, True),
+        (report.below, 0.75, False),
+        (lambda x, t, margin: report.count_above([x], t, margin=margin), 0.75, 1),
+        (lambda x, t, margin: report.count_below([x], t, margin=margin), 0.25, 1),
+    ],
+)
+def test_a_value_exactly_margin_away_is_accepted_one_ulp_closer_refused(
+    compare, x, side
+):
+    """above/below/count_*: refused only when |x - t| < margin (== is accepted)."""
+    assert compare(x, 0.5, margin=0.25) == side
+    closer = np.nextafter(x, 0.5)
+    with pytest.raises(FragileValueError):
+        compare(closer, 0.5, margin=0.25)
+    assert compare(closer, 0.5, margin=0.0) == side  # margin >= 0: 0 is allowed
+
+
+def test_on_the_threshold_with_margin_zero_is_neither_above_nor_below():
+    assert report.above(0.5, 0.5, margin=0) is False
+    assert report.below(0.5, 0.5, margin=0) is False
+    assert report.count_above([0.5, 0.5], 0.5, margin=0) == 0
+
+
+def test_bound_refuses_an_error_equal_to_its_limit():
+    """bound: AssertionError when |x| >= limit; just below the limit is printed."""
+    with pytest.raises(AssertionError, match="not below"):
+        report.bound(0.25, 0.25)
+    with pytest.raises(AssertionError, match="not below"):
+        report.bound(-0.25, 0.25)
+    assert report.bound(np.nextafter(0.25, 0.0), 0.25) == "below 0.25"
