@@ -20,7 +20,7 @@ def test_members_start_as_students_and_stay_equal_after_training():
         s = Student(H, 5, 4, d=3, bias=True, seed=seed)
         with torch.no_grad():
             assert_allclose(net.forward(X)[k], s.forward(X), atol=1e-12)
-    losses = net.fit(X, Y, steps=30, lr=0.1)
+    losses = net.fit(X, Y, steps=30, lr=0.1).loss
     assert losses.shape == (30, 2) and (losses[-1] < losses[0]).all()
     # full-batch GD of the LCNet = Student.fit of its member, step for step
     s = Student(H, 5, 4, d=3, bias=True, seed=7)
@@ -68,7 +68,22 @@ def test_activations_and_targets():
     acts = net.activations(X)
     assert [a.shape for a in acts] == [(1, 40, 4, 3), (1, 40, 2, 3)]
     T = RNG.normal(size=(40, 4))
-    assert net.fit(X, T, steps=2, lr=0.01, batch_size=8).shape == (2, 1)
+    assert net.fit(X, T, steps=2, lr=0.01, batch_size=8).loss.shape == (2, 1)
+
+
+def test_energy_grows_by_the_update_with_bn_under_plain_sgd():
+    """Appendix: with BN after the linear layer, w_j · Δw_j = 0, so under SGD
+    ||w_j||² grows by exactly ||Δw_j||² per step; momentum breaks it."""
+    net = LCNet(H, 3, 4, seeds=[0, 1], d=3, batchnorm=True, eps=1e-12)
+    hist = net.fit(X, Y, steps=20, lr=0.2, batch_size=16)
+    for E, U in zip(hist.energy, hist.update, strict=True):
+        assert E.shape == (21, 2, E.shape[2], 3) and U.shape == (20, *E.shape[1:])
+        assert_allclose(E[1:] - E[:-1], U, rtol=0, atol=1e-9 * E.max())
+    hist = LCNet(H, 3, 4, seeds=[0], d=3, batchnorm=True, eps=1e-12).fit(
+        X, Y, steps=20, lr=0.2, batch_size=16, momentum=0.9
+    )
+    E, U = hist.energy[0], hist.update[0]
+    assert np.abs(E[1:] - E[:-1] - U).max() > 1e-4 * E.max()
 
 
 @pytest.mark.parametrize(

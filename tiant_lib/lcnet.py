@@ -21,6 +21,7 @@ shift ``c0`` is what the follow-up paper reads as the node's bias.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -30,7 +31,28 @@ from .batchnorm import bn_forward
 from .hierarchy import Hierarchy
 from .student import Student
 
-__all__ = ["LCNet"]
+__all__ = ["History", "LCNet"]
+
+
+@dataclass
+class History:
+    """What :meth:`LCNet.fit` recorded at every step.
+
+    Attributes
+    ----------
+    loss : ndarray, shape (steps, K)
+        Each member's batch loss before each update.
+    energy : list of ndarray, one per hidden layer (bottom first)
+        ``(steps + 1, K, fields, n)``: the squared norm ``||w_j||²`` of every
+        hidden node's incoming weights, before each step and after the last
+        (the row energy of the paper's appendix).
+    update : list of ndarray, one per hidden layer
+        ``(steps, K, fields, n)``: ``||Δw_j||²`` of the step actually applied.
+    """
+
+    loss: np.ndarray
+    energy: list[np.ndarray]
+    update: list[np.ndarray]
 
 
 class LCNet(torch.nn.Module):
@@ -212,7 +234,7 @@ class LCNet(torch.nn.Module):
         momentum: float = 0.0,
         weight_decay: float = 0.0,
         seed: int = 0,
-    ) -> np.ndarray:
+    ) -> History:
         """Train every member: plain SGD (or full-batch GD), optionally with momentum
         and weight decay as ``torch.optim.SGD`` applies them.
 
@@ -230,8 +252,8 @@ class LCNet(torch.nn.Module):
 
         Returns
         -------
-        ndarray, shape (steps, K)
-            Each member's batch loss before each update.
+        History
+            Losses, and the row energies of the hidden nodes and of their updates.
         """
         from .seeds import rng as seeded
 
@@ -247,7 +269,10 @@ class LCNet(torch.nn.Module):
         params = list(self.parameters())
         velocity = [torch.zeros_like(q) for q in params]
         x_all = self._encode(X)
-        history = np.empty((steps, self.K))
+        hidden = list(self.W)[:-1]
+        loss = np.empty((steps, self.K))
+        energy = [np.empty((steps + 1, *W.shape[:2], W.shape[3])) for W in hidden]
+        update = [np.empty((steps, *W.shape[:2], W.shape[3])) for W in hidden]
         perm, pos = np.arange(N), N
         for t in range(steps):
             if B < N:
@@ -262,12 +287,19 @@ class LCNet(torch.nn.Module):
             losses = 0.5 * ((out - tb) ** 2).sum(-1).mean(-1)
             grads = torch.autograd.grad(losses.sum(), params)
             with torch.no_grad():
+                for i, W in enumerate(hidden):
+                    energy[i][t] = (W**2).sum(2).numpy()
                 for q, g, v in zip(params, grads, velocity, strict=True):
                     g = g + weight_decay * q if weight_decay else g
                     v.mul_(momentum).add_(g) if momentum else v.copy_(g)
                     q.sub_(lr * v)
-            history[t] = losses.detach().numpy()
-        return history
+                for i in range(len(hidden)):
+                    update[i][t] = ((lr * velocity[i]) ** 2).sum(2).numpy()
+            loss[t] = losses.detach().numpy()
+        with torch.no_grad():
+            for i, W in enumerate(hidden):
+                energy[i][steps] = (W**2).sum(2).numpy()
+        return History(loss=loss, energy=energy, update=update)
 
     def student(self, k: int) -> Student:
         """Member ``k`` as a :class:`Student` with the same weights and biases."""

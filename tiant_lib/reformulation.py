@@ -13,7 +13,7 @@ import numpy as np
 
 from . import _validate as valid
 from .student import Pass, Student
-from .teacher import Teacher, _undigits
+from .teacher import Teacher
 
 
 @dataclass
@@ -495,12 +495,18 @@ def assumption_gaps(
     z = teacher.events(X)
     run = student.run(X, z[h.top], p)
     W, bias = student.get_weights(), student.get_biases()
-    d = teacher.d
+
+    codes = {}
 
     def content(region):
-        """Code of the field's content ``x_region`` and the number of codes."""
-        span = list(h.span(region))
-        return _undigits(X[:, span], d), d ** len(span)
+        """Code of the field's content ``x_region`` (its distinct values, numbered)
+        and the number of codes: at most the number of inputs, where ``d**sz``
+        would not fit an image-sized field."""
+        if region not in codes:
+            span = list(h.span(region))
+            _, code = np.unique(X[:, span], axis=0, return_inverse=True)
+            codes[region] = code.ravel(), int(code.max()) + 1
+        return codes[region]
 
     def cov_gap(gate, other, zb, m):
         given = _Given(zb, p, m)  # zb: the teacher's own events, p: P(x)
