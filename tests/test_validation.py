@@ -246,6 +246,20 @@ CASES = [
     ),
     ("selectivity", lambda: selectivity(np.full((2, 2), np.inf)), ValueError, "F"),
     (
+        "update_covariance",
+        lambda: tiant_lib.reformulation.update_covariance(T, T),
+        TypeError,
+        "student",
+    ),
+    (
+        "update_covariance",
+        lambda: tiant_lib.reformulation.update_covariance(
+            Student.for_teacher(T, batchnorm=True), T
+        ),
+        ValueError,
+        "student",
+    ),
+    (
         "event_coverage",
         lambda: event_coverage(np.eye(2), threshold=np.nan),
         ValueError,
@@ -292,6 +306,13 @@ CASES = [
         1,
     ),
     ("hull_distance", lambda: capacity.hull_distance(np.eye(3), 1.5), TypeError, "i"),
+    (
+        "hull_distances",
+        lambda: capacity.hull_distances(np.zeros((1,) * 4)),
+        ValueError,
+        "P",
+    ),
+    ("hull_distances", lambda: capacity.hull_distances([[np.nan]]), ValueError, "P"),
     (
         "relu_identity_weights",
         lambda: capacity.relu_identity_weights(np.eye(3), grid=0),
@@ -806,6 +827,16 @@ CASES = [
         "m",
         1,
     ),
+    ("concat", lambda: specialization.concat([NET, "x"]), TypeError, "nets[1]"),
+    (
+        "concat",
+        lambda: specialization.concat(
+            [NET, specialization.gaussian_teacher(3, [3], 2, [0])]
+        ),
+        ValueError,
+        "nets[1]",
+    ),
+    ("concat", lambda: specialization.concat(NET), TypeError, "nets"),
     (
         "fan_out_strength",
         lambda: specialization.fan_out_strength("t"),
@@ -1350,3 +1381,61 @@ def test_centred_refuses_a_negative_probability_weight():
     """KNOWN BUG (issue 23, reported): centred takes prior = [1.5, -0.5]."""
     with pytest.raises(ValueError, match="prior"):
         disentangle.centred(np.ones((2, 2)), np.array([1.5, -0.5]))
+
+
+def test_relu_identity_weights_grid_and_diagonal_atol():
+    """W on multiples of ``grid``; the diagonal may miss 1 by *at most* ``atol``."""
+    P = np.random.default_rng(2).random((3, 4))  # rows with unequal sums
+    grid = 2.0**-10
+    W, b = capacity.relu_identity_weights(P, grid=grid, atol=1e-12)
+    assert np.array_equal(W, np.round(W / grid) * grid)
+    out = np.maximum(P @ W + b, 0.0)
+    assert (out[~np.eye(3, dtype=bool)] == 0).all()
+    miss = float(np.abs(np.diag(out) - 1.0).max())  # one rounding error, or 0
+    assert miss <= 1e-12
+    capacity.relu_identity_weights(P, grid=grid, atol=miss)  # == atol: accepted
+    if miss > 0:  # (on this machine: 2**-52)
+        with pytest.raises(RuntimeError, match="atol"):
+            capacity.relu_identity_weights(P, grid=grid, atol=np.nextafter(miss, 0))
+
+
+def test_index_and_value_ranges_include_their_last_value():
+    """Documented integer ranges: the last value in, the next one out."""
+    P = np.array([[0.0, 0.0], [2.0, 0.0], [1.0, 0.5]])
+    assert capacity.hull_distance(P, 2) == 0.5  # 0 <= i < m
+    with pytest.raises(ValueError, match="i = 3"):
+        capacity.hull_distance(P, 3)
+    # input values 0..d-1, labels 0..m_ω-1
+    T.events(np.ones((1, 4), dtype=int))
+    with pytest.raises(ValueError, match="X"):
+        T.events(np.full((1, 4), 2))
+    with pytest.raises(ValueError, match="X"):
+        T.events(np.full((1, 4), -1))
+    S.loss(X, np.full(len(X), 15))
+    with pytest.raises(ValueError, match=r"labels must lie in 0\.\.15"):
+        S.loss(X, np.full(len(X), 16))
+    # phi values -1..m_α-1 (-1: an impossible child combination)
+    h = Hierarchy.tree([2])
+    Teacher(h, {"omega": np.array([[0, 1], [1, -1]])}, m={"omega": 2})
+    for bad in ([[0, 1], [1, -2]], [[0, 1], [2, 1]]):
+        with pytest.raises(ValueError, match="phi"):
+            Teacher(h, {"omega": np.array(bad)}, m={"omega": 2})
+
+
+def test_at_least_and_no_less_than_bounds():
+    """ "at least two values", "N >= 2", "width ≥ k·m_l": the bound itself passes."""
+    rng = np.random.default_rng(0)
+    assert specialization.separated_weights(2, 2, rng, choices=[-1.0, 1.0]).shape
+    with pytest.raises(ValueError, match="choices"):
+        specialization.separated_weights(2, 2, rng, choices=[1.0])
+    specialization.gaussian_teacher(3, [2], 2, [0])  # one hidden layer: the least
+    with pytest.raises(ValueError, match="widths"):
+        specialization.gaussian_teacher(3, [], 2, [0])
+    batchnorm.bn_forward(np.array([0.0, 1.0]))  # N == 2
+    with pytest.raises(ValueError, match="N >= 2"):
+        batchnorm.bn_forward(np.array([1.0]))
+    net = specialization.gaussian_teacher(3, [2], 2, [0, 1])
+    wide = specialization.over_realized_student(net, 3, [0, 1], width=6)  # == k·m_1
+    assert wide.widths == [3, 6, 2]
+    with pytest.raises(ValueError, match="width"):
+        specialization.over_realized_student(net, 3, [0, 1], width=5)
