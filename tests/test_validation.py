@@ -64,6 +64,8 @@ ENS = StudentEnsemble(H, 3, 16, seeds=[0, 1])
 X_HUGE = np.broadcast_to(X[:1], (2**24, 4))  # a view: 2**26 input values
 NET = specialization.gaussian_teacher(3, [2], 2, [0, 1])
 XN = torch.zeros(5, 3, dtype=torch.float64)
+EV = {a: T.events(X)[a] for a in H.internal}  # an empirical teacher's events
+ET = tiant_lib.EmpiricalTeacher(H, X, EV)
 
 # (entry point, call, exception, text the message must contain, size guard?)
 CASES = [
@@ -148,6 +150,46 @@ CASES = [
     ("Teacher.sample", lambda: T.sample(2.0, seed=0), TypeError, "n"),
     ("Teacher.events", lambda: T.events(X * 1.0), TypeError, "X"),
     ("Teacher.labels", lambda: T.labels(X + 2), ValueError, "X"),
+    (
+        "EmpiricalTeacher",
+        lambda: tiant_lib.EmpiricalTeacher("h", X, EV),
+        TypeError,
+        "hierarchy",
+    ),
+    (
+        "EmpiricalTeacher",
+        lambda: tiant_lib.EmpiricalTeacher(H, X, {}),
+        ValueError,
+        "events",
+    ),
+    (
+        "EmpiricalTeacher",
+        lambda: tiant_lib.EmpiricalTeacher(H, X, {**EV, "omega": EV["omega"] * 1.0}),
+        TypeError,
+        "events['omega']",
+    ),
+    (
+        "EmpiricalTeacher",
+        lambda: tiant_lib.EmpiricalTeacher(H, X, {**EV, "L1[0:2]": np.arange(16) % 4}),
+        ValueError,
+        "events['L1[0:2]']",
+    ),
+    ("EmpiricalTeacher.decode", lambda: ET.decode("omega", [0]), ValueError, "decode"),
+    ("EmpiricalTeacher.events", lambda: ET.events(X * 1.0), TypeError, "X"),
+    ("EmpiricalTeacher.sample", lambda: ET.sample(0, seed=0), ValueError, "n"),
+    (
+        "EmpiricalTeacher.sample",
+        lambda: ET.sample(10**12, seed=0),
+        ValueError,
+        "n",
+        1,
+    ),
+    (
+        "EmpiricalTeacher.is_lossless",
+        lambda: ET.is_lossless("nope"),
+        ValueError,
+        "region",
+    ),
     ("Teacher.prior", lambda: T.prior("nope"), ValueError, "region"),
     ("Teacher.joint", lambda: T.joint("omega", 3), TypeError, "region b"),
     ("Teacher.joint", lambda: WIDE.joint("omega", "omega"), ValueError, "joint", 1),
@@ -538,6 +580,18 @@ CASES = [
         lambda: disentangle.disentanglement_gap(np.full((2, 1), np.inf)),
         ValueError,
         "F",
+    ),
+    (
+        "disentangled_fit",
+        lambda: disentangle.disentangled_fit(np.ones(4), 2),
+        ValueError,
+        "j",
+    ),
+    (
+        "disentangled_fit",
+        lambda: disentangle.disentangled_fit(np.full(4, np.nan), 0),
+        ValueError,
+        "v",
     ),
     (
         "is_disentangled",
