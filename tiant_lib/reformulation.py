@@ -105,7 +105,9 @@ class _Given:
         values = np.asarray(values, dtype=np.float64)
         out = np.zeros((self.m, values.shape[1]))
         weighted = values[self.order] * self.ps[:, None]
-        out[self.present] = np.add.reduceat(weighted, self.starts, axis=0)
+        if len(self.starts) < len(self.ps):  # some event has several samples
+            weighted = np.add.reduceat(weighted, self.starts, axis=0)
+        out[self.present] = weighted
         return out
 
     def mean(self, values: np.ndarray) -> np.ndarray:
@@ -322,12 +324,13 @@ def matrix_form(
             act = output if a == top else activation
             Dm[a] = (raw > 0).astype(np.float64) if act == "relu" else np.ones_like(raw)
         F[a] = Dm[a] * raw
-    Gt = {top: prior[top][:, None] * (Dm[top] * np.eye(teacher.m[top]) - F[top])}
+    eye = np.eye(teacher.m[top])
+    Gt = {top: prior[top][:, None] * (Dm[top] * eye - F[top])}
     for b in reversed(h.internal[:-1]):
         Gt[b] = Dm[b] * sum(P[(a, b)].T @ (Gt[a] @ W[(b, a)].T) for a in h.parents(b))
     dW = {(b, a): (P[(a, b)] @ F[b]).T @ Gt[a] for b, a in h.edges}
     db = {a: Gt[a].sum(0) for a in h.internal} if bias else {}
-    loss = 0.5 * float(prior[top] @ ((F[top] - np.eye(teacher.m[top])) ** 2).sum(1))
+    loss = 0.5 * float(prior[top] @ ((F[top] - eye) ** 2).sum(1))
     return MatrixForm(F=F, D=Dm, Gt=Gt, dW=dW, db=db, P=P, prior=prior, loss=loss)
 
 
