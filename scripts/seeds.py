@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import pathlib
+import re
 import sys
 from concurrent.futures import ProcessPoolExecutor
 
@@ -30,7 +31,8 @@ def attempt(job: tuple[pathlib.Path, int]) -> str:
     try:
         nbtools.run(nbformat.read(path, as_version=4), path)
     except Exception as exc:  # a failing cell: nbclient's CellExecutionError
-        lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
+        text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # no terminal colours
+        lines = [ln for ln in text.strip().splitlines() if ln.strip()]
         return "FAIL: " + (lines[-1][:70] if lines else type(exc).__name__)
     return "pass"
 

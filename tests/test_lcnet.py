@@ -86,6 +86,22 @@ def test_energy_grows_by_the_update_with_bn_under_plain_sgd():
     assert np.abs(E[1:] - E[:-1] - U).max() > 1e-4 * E.max()
 
 
+def test_best_correlation_matches_within_fields():
+    from tiant_lib.lcnet import best_correlation
+
+    teacher = LCNet(H, 3, 4, seeds=[5], d=3)
+    twin = LCNet(H, 3, 4, seeds=[5, 6], d=3)  # member 0 is the teacher itself
+    rho = best_correlation(teacher, twin, X)
+    assert [r.shape for r in rho] == [(2, 4, 3), (2, 2, 3)]
+    for r in rho:  # a network recovers itself exactly (dead nodes are NaN)
+        live = ~np.isnan(r[0])
+        assert live.any()
+        assert_allclose(r[0][live], 1.0, atol=1e-12)
+        assert np.nanmax(r) <= 1 + 1e-12
+    with pytest.raises(ValueError, match="one member"):
+        best_correlation(twin, teacher, X)
+
+
 @pytest.mark.parametrize(
     ("call", "kind", "match"),
     [

@@ -31,7 +31,7 @@ from .batchnorm import bn_forward
 from .hierarchy import Hierarchy
 from .student import Student
 
-__all__ = ["History", "LCNet"]
+__all__ = ["History", "LCNet", "best_correlation"]
 
 
 @dataclass
@@ -319,3 +319,45 @@ class LCNet(torch.nn.Module):
                 bias[a] = bl[k, f].detach().numpy()
         s.set_weights(W, bias)
         return s
+
+
+def best_correlation(teacher: LCNet, student: LCNet, X) -> list[np.ndarray]:
+    """Each teacher node's best correlation with a student node of the same field.
+
+    The specialization measure of the follow-up papers
+    (:func:`tiant_lib.specialization.best_correlation`), field by field: the
+    networks are locally connected, so a teacher node of field α can only be
+    matched by a student node of α. ``ρ_j = max_k corr(f_j, f_k)`` over the
+    inputs ``X`` (Pearson, :func:`tiant_lib.specialization.correlation`).
+
+    Parameters
+    ----------
+    teacher : LCNet
+        One member (``K = 1``), without Batch Norm or with it.
+    student : LCNet
+        Any number of members, on the same hierarchy.
+    X : ndarray of int, shape (N, n_inputs)
+
+    Returns
+    -------
+    list of ndarray, one per hidden layer (bottom first)
+        Shape ``(K_student, fields, n_teacher)``; NaN where the teacher node is
+        constant on ``X`` (dead: nothing to recover).
+    """
+    from .specialization import correlation
+
+    valid.of_type(teacher, "teacher", LCNet)
+    valid.of_type(student, "student", LCNet)
+    if teacher.K != 1:
+        raise ValueError(f"teacher must have one member, got {teacher.K}")
+    if teacher.layers != student.layers:
+        raise ValueError("teacher and student must be built on the same hierarchy")
+    out = []
+    acts = zip(teacher.activations(X), student.activations(X), strict=True)
+    for t, s in acts:  # (1, N, F, n_t), (K, N, F, n_s)
+        t = torch.as_tensor(t[0]).permute(1, 0, 2)  # F, N, n_t
+        s = torch.as_tensor(s).permute(0, 2, 1, 3)  # K, F, N, n_s
+        rho = correlation(t.expand(s.shape[0], -1, -1, -1), s).amax(-1)
+        dead = t.var(1) <= 1e-24 * t.pow(2).mean(1)  # F, n_t
+        out.append(torch.where(dead, torch.nan, rho).numpy())
+    return out
