@@ -32,3 +32,22 @@ def test_binder_installs_the_lock():
     binder = (ROOT / "binder" / "requirements.txt").read_text()
     assert re.search(r"^-r \.\./requirements\.txt$", binder, re.M)
     assert "download.pytorch.org/whl/cpu" in binder
+
+
+def test_the_workflow_is_least_privilege_pinned_and_cached():
+    import yaml
+
+    flow = yaml.safe_load((ROOT / ".github" / "workflows" / "book.yml").read_text())
+    assert flow["permissions"] == {}, "no permission by default"
+    jobs = flow["jobs"]
+    writers = {
+        n for n, j in jobs.items() if "write" in j.get("permissions", {}).values()
+    }
+    assert writers == {"deploy"}, f"only the deploy job writes, not {writers}"
+    groups = {n: j["concurrency"]["group"] for n, j in jobs.items()}
+    assert groups["linkcheck"] not in {groups["test"], groups["deploy"]}
+    assert jobs["deploy"]["concurrency"]["cancel-in-progress"] is False
+    uses = [s["uses"] for j in jobs.values() for s in j["steps"] if "uses" in s]
+    unpinned = [u for u in uses if not re.fullmatch(r"[\w./-]+@[0-9a-f]{40}", u)]
+    assert uses and not unpinned, f"actions not pinned by commit: {unpinned}"
+    assert any(u.startswith("actions/cache@") for u in uses)
