@@ -47,6 +47,7 @@ from tiant_lib import (
 from tiant_lib import seeds as seeds_mod
 from tiant_lib.ensemble import StudentEnsemble
 from tiant_lib.lcnet import LCNet
+from tiant_lib.reformulation import update_covariance
 
 H4 = Hierarchy.tree([2, 2])
 LCNET = LCNet(H4, 2, 3, seeds=[0, 1], d=2)
@@ -304,6 +305,7 @@ CASES = [
     ("matrix_form", lambda: matrix_form(T, W, D={}), ValueError, "D"),
     ("matrix_form", lambda: matrix_form(T, list(W)), TypeError, "W"),
     ("assumption_gaps", lambda: assumption_gaps(OTHER, T), ValueError, "student"),
+    ("update_covariance", lambda: update_covariance(OTHER, T), ValueError, "student"),
     (
         "reformulation_errors",
         lambda: reformulation_errors("s", T),
