@@ -7,6 +7,7 @@ from tiant_lib.batchnorm import bn_forward
 from tiant_lib.disentangle import (
     centred,
     disentangled_columns,
+    disentangled_fit,
     disentanglement_gap,
     factor_marginals,
     is_disentangled,
@@ -125,6 +126,55 @@ def test_helpers_and_marginals():
     assert disentanglement_gap(G, m) < 1e-12 and disentanglement_gap(G) > 1e-3
 
 
+@given(n=st.integers(1, 4), seed=st.integers(0, 10**6))
+def test_disentangled_fit_is_the_projection_of_each_definition(n, seed):
+    """Definition 3's fit is the orthogonal projection onto columns 1 ⊗ f ⊗ 1;
+    Definition 4's is a projection onto p ⊗ g ⊗ p, oblique for non-uniform p."""
+    rng = np.random.default_rng(seed)
+    m = [np.array([q, 1 - q]) for q in rng.uniform(0.1, 0.9, size=n)]
+    for j in range(n):
+        for marg in (None, m):
+            P = np.column_stack(
+                [disentangled_fit(e, j, marg) for e in np.eye(2**n)]
+            )  # the fit is linear: its matrix, column by column
+            np.testing.assert_allclose(P @ P, P, atol=1e-12)  # idempotent
+            form = [np.ones(2) if marg is None else marg[i] for i in range(n)]
+            for f in (np.array([1.0, 0.0]), np.array([0.3, -2.0])):
+                col = kron(*[f if i == j else form[i] for i in range(n)])
+                np.testing.assert_allclose(P @ col, col, atol=1e-12)  # fixes the form
+        P3 = np.column_stack([disentangled_fit(e, j) for e in np.eye(2**n)])
+        np.testing.assert_allclose(P3, P3.T, atol=1e-12)  # orthogonal
+    if n >= 2:  # Definition 4 with p = (0.2, 0.8): not symmetric, not the nearest
+        skew = [np.array([0.2, 0.8])] * n
+        P4 = np.column_stack([disentangled_fit(e, 0, skew) for e in np.eye(2**n)])
+        assert np.abs(P4 - P4.T).max() > 0.1
+    v = rng.normal(size=(2**n, n))
+    gap = max(
+        np.linalg.norm(v[:, j] - disentangled_fit(v[:, j], j, m))
+        / np.linalg.norm(v[:, j])
+        for j in range(n)
+    )
+    assert gap == disentanglement_gap(v, m)
+
+
+def test_lemma1_tensor_products_of_disentangled_blocks():
+    """[F1 ⊗ 1, 1 ⊗ F2] is disentangled (Definition 3), and [G1 ⊗ p2, p1 ⊗ G2]
+    with the joint marginals (Definition 4)."""
+    rng = np.random.default_rng(1)
+    m1 = [np.array([0.3, 0.7])]
+    m2 = [np.array([0.6, 0.4]), np.array([0.9, 0.1])]
+    F1 = disentangled_columns([rng.normal(size=2)])
+    F2 = disentangled_columns([rng.normal(size=2) for _ in range(2)])
+    F = np.hstack([np.kron(F1, np.ones((4, 1))), np.kron(np.ones((2, 1)), F2)])
+    assert is_disentangled(F, 3)
+    G1 = disentangled_columns([rng.normal(size=2)], m1)
+    G2 = disentangled_columns([rng.normal(size=2) for _ in range(2)], m2)
+    p1, p2 = product_prior(m1), product_prior(m2)
+    G = np.hstack([np.kron(G1, p2[:, None]), np.kron(p1[:, None], G2)])
+    assert is_disentangled(G, 3, marginals=m1 + m2)
+    assert not is_disentangled(G, 3, marginals=m1 + m1 + m1)  # wrong marginals
+
+
 @pytest.mark.parametrize(
     "call, msg",
     [
@@ -142,6 +192,8 @@ def test_helpers_and_marginals():
         (lambda: product_prior([np.array([0.5, 0.6])]), "probability"),
         (lambda: is_disentangled(np.ones((4, 2)), n_factors=3), "shape"),
         (lambda: centred(np.ones((4, 2)), np.ones(3)), "prior"),
+        (lambda: disentangled_fit(np.ones(4), 2), "j"),
+        (lambda: disentangled_fit(np.ones(3), 0), "2\\*\\*n"),
     ],
 )
 def test_bad_input(call, msg):

@@ -212,16 +212,59 @@ def disentangled_columns(
     return np.stack(cols, axis=1)
 
 
+def disentangled_fit(
+    v: np.ndarray, j: int, marginals: Sequence[np.ndarray] | None = None
+) -> np.ndarray:
+    """The column of the disentangled form that :func:`disentanglement_gap` compares
+    ``v`` with, for factor ``j`` (0-based): ``v`` itself exactly when ``v`` has that
+    form.
+
+    Without ``marginals`` (Definition 3) the fit is ``1 ⊗ … ⊗ f ⊗ … ⊗ 1`` with ``f``
+    the average of ``v`` over the other factors: the orthogonal projection, i.e. the
+    nearest column of that form. With ``marginals`` (Definition 4) it is
+    ``p[1] ⊗ … ⊗ g ⊗ … ⊗ p[n]`` with ``g`` the sum of ``v`` over the other factors:
+    a projection too (linear, idempotent, fixing every column of the form), but an
+    *oblique* one unless every marginal is uniform, so not the nearest column.
+
+    Parameters
+    ----------
+    v : array, shape (2**n,)
+        A column in Kronecker order.
+    j : int
+        The factor the fit keeps.
+    marginals : sequence of n probability 2-vectors, optional
+        Factor marginals ``p[i]`` for the ``G̃`` version (Definition 4).
+    """
+    v = valid.array(v, "v", ndim=1)
+    n = _n_factors(v.shape[0], "v")
+    j = valid.integer(j, "j", 0, n - 1)
+    if marginals is not None:
+        marginals = _check_marginals(marginals, n)
+    return _fit(v, n, j, marginals)
+
+
+def _fit(v: np.ndarray, n: int, j: int, marginals) -> np.ndarray:
+    """:func:`disentangled_fit` on checked arguments."""
+    T = v.reshape((2,) * n)
+    other = tuple(k for k in range(n) if k != j)
+    if marginals is None:
+        f = T.mean(axis=other)
+        return kron(*[f if i == j else np.ones(2) for i in range(n)])
+    g = T.sum(axis=other)
+    return kron(*[g if i == j else marginals[i] for i in range(n)])
+
+
 def disentanglement_gap(
     F: np.ndarray, marginals: Sequence[np.ndarray] | None = None
 ) -> float:
     """How far ``F`` (or ``G̃``) is from disentangled: 0 exactly when it is (Definitions
     3, 4).
 
-    For each column j, the best column of the disentangled form is found
-    (the average over the other factors, or — with ``marginals`` — the sum
-    over them, times the product of marginals), and the residual's norm is
-    divided by the column's. Returns the largest ratio (0 for a zero column).
+    Each column j is compared with its fit :func:`disentangled_fit` (the average
+    over the other factors — the nearest disentangled column — or, with
+    ``marginals``, the sum over them times the product of marginals, an oblique
+    projection), and the residual's norm is divided by the column's. Returns the
+    largest ratio (0 for a zero column).
 
     Parameters
     ----------
@@ -242,16 +285,7 @@ def disentanglement_gap(
         marginals = _check_marginals(marginals, n)
     worst = 0.0
     for j in range(n):
-        T = F[:, j].reshape((2,) * n)
-        other = tuple(k for k in range(n) if k != j)
-        if marginals is None:
-            v = T.mean(axis=other)
-            fit = kron(*[v if i == j else np.ones(2) for i in range(n)])
-        else:
-            v = T.sum(axis=other)
-            fit = kron(
-                *[v if i == j else np.asarray(marginals[i], float) for i in range(n)]
-            )
+        fit = _fit(F[:, j], n, j, marginals)
         norm = np.linalg.norm(F[:, j])
         if norm > 0:
             worst = max(worst, float(np.linalg.norm(F[:, j] - fit) / norm))
