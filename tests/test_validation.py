@@ -1468,24 +1468,10 @@ def test_relu_identity_weights_off_diagonal_at_most_minus_margin(margin):
     assert off.max() > -margin - 1e-6  # the LP is tight: the bound is reached
 
 
-def _known_bug(what: str, raises):
-    """A test that fails because of a reported bug in a module we do not own: an
-    xfail that is strict (it turns into a failure once the bug is fixed: then
-    remove the marker) and specific (any other error still fails)."""
-    return pytest.mark.xfail(
-        strict=True, raises=raises, reason=f"KNOWN BUG, reported to the lead: {what}"
-    )
-
-
-@_known_bug(
-    "capacity.event_gd counts loss == max_loss as diverged (docstring: exceeds)",
-    AssertionError,
-)
 def test_event_gd_diverges_when_the_loss_exceeds_max_loss_not_at_it():
     """capacity.event_gd: "a student whose loss exceeds max_loss counts as diverged".
 
-    KNOWN BUG (reported, capacity.py not ours): the code tests ``not loss <
-    max_loss``, so a loss exactly equal to max_loss counts as diverged too.
+    (It once tested ``not loss < max_loss``: a loss equal to max_loss diverged.)
     """
     t = Teacher.lossless(Hierarchy.tree([2, 2]))
     W, b = capacity.random_weights(t, batch=1, seed=0)
@@ -1522,25 +1508,21 @@ def test_event_coverage_means_strictly_above_the_threshold():
 
 
 # --------------------------------------------------------------------------------
-# Silent answers of issue 23 (tiant_lib/reformulation.py and disentangle.py are
-# owned by other helpers: these tests fail until they are fixed, see _known_bug).
+# Silent answers of issue 23, fixed.
 # --------------------------------------------------------------------------------
-@_known_bug(
-    "reformulation.selectivity of an all-NaN F returns NaN (issue 23)",
-    pytest.fail.Exception,
-)
+def test_event_coverage_of_an_all_nan_F_is_refused_naming_F():
+    with pytest.raises(ValueError, match=r"\bF\b"):
+        event_coverage(np.full((3, 2), np.nan))
+
+
 def test_selectivity_of_an_all_nan_F_is_refused_naming_F():
-    """KNOWN BUG (issue 23, reported): returns NaN for every node instead of raising."""
+    """It once returned NaN for every node instead of raising (issue 23)."""
     with pytest.raises(ValueError, match=r"\bF\b"):
         selectivity(np.full((3, 2), np.nan))
 
 
-@_known_bug(
-    "disentangle.centred accepts a negative prior weight (issue 23)",
-    pytest.fail.Exception,
-)
 def test_centred_refuses_a_negative_probability_weight():
-    """KNOWN BUG (issue 23, reported): centred takes prior = [1.5, -0.5]."""
+    """It once took prior = [1.5, -0.5] (issue 23)."""
     with pytest.raises(ValueError, match="prior"):
         disentangle.centred(np.ones((2, 2)), np.array([1.5, -0.5]))
 

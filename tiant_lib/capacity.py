@@ -867,9 +867,9 @@ def event_gd(
             alive, div, lr_col = alive[~done], div[~done], lr_col[~done]
             stop = next(stops)
             continue  # the others' step t again, on the smaller stack
-        if div.any() or not (loss < max_loss).all():
-            # freeze diverging students: no gradient, no inf/NaN
-            div |= ~(loss < max_loss)
+        if div.any() or not (loss <= max_loss).all():
+            # freeze diverging students (loss above max_loss, or NaN): no gradient
+            div |= ~(loss <= max_loss)
             Gt[div] = 0.0
         if output == "relu":
             np.multiply(Gt, D[top], out=Gt)

@@ -360,9 +360,10 @@ def centred(Gt: np.ndarray, prior: np.ndarray) -> np.ndarray:
     """
     Gt = valid.array(Gt, "Gt", ndim=2)
     prior = valid.array(prior, "prior")
-    if Gt.ndim != 2 or prior.shape != (Gt.shape[0],):
+    if prior.shape != (Gt.shape[0],):
         raise ValueError(
             f"prior must have one entry per row of G~: G~ {Gt.shape}, "
             f"prior {prior.shape}"
         )
+    prior = valid.prob_vector(prior, "prior")
     return Gt - prior[:, None] * Gt.sum(axis=0, keepdims=True)

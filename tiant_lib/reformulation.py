@@ -656,4 +656,6 @@ def _check_event_matrix(F) -> np.ndarray:
         )
     if np.isinf(F).any():
         raise ValueError("F contains inf")
+    if np.isnan(F).all():
+        raise ValueError("F is all NaN: no event has positive probability")
     return np.nan_to_num(F)
