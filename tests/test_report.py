@@ -102,6 +102,8 @@ def test_a_value_within_the_margin_of_its_threshold_is_refused():
 def test_bound_prints_below_and_fails_above():
     assert report.bound(3e-16) == "below 1e-12"
     assert report.bound(-3e-16, 1e-10) == "below 1e-10"
+    assert report.bound(3e-16, 1e-8) == "below 1e-8"  # not 1e-08
+    assert report.bound(0.1, 1) == "below 1" and report.bound(0.1, 0.5) == "below 0.5"
     with pytest.raises(AssertionError, match="not below"):
         report.bound(2e-12)
     with pytest.raises(ValueError, match="NaN"):

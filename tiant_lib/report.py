@@ -160,9 +160,18 @@ def bound(x, limit: float = 1e-12) -> str:
     v = _real(x, "x")
     if not (isinstance(limit, (int, float)) and limit > 0):
         raise ValueError(f"limit must be a positive number, got {limit!r}")
+    text = _limit_text(limit)
     if not abs(v) < limit:
-        raise AssertionError(f"{v!r} is not below {limit:g}")
-    return f"below {limit:g}"
+        raise AssertionError(f"{v!r} is not below {text}")
+    return f"below {text}"
+
+
+def _limit_text(limit: float) -> str:
+    """``1e-8`` for a power of ten (not ``1e-08``), else the shortest ``g`` form."""
+    exp = round(math.log10(limit))
+    if 10.0**exp != limit or exp == 0:
+        return f"{limit:g}"
+    return f"1e{exp}"
 
 
 def _margin(margin) -> float:
