@@ -284,3 +284,38 @@ def test_outputs_print_no_raw_floats(nb):
     ]
     raw = [m for t in texts for m in LONG_NUMBER.findall(t)]
     assert not raw, f"{nb.name} prints raw floats: {raw[:3]}"
+
+
+# Figures: the book's style (tiant_lib.plotting.figure / finish) on every stored figure.
+COLUMN_PX = 688  # the output column at a 1280 px window (measured in Chromium)
+RAW_FIGURE = re.compile(r"plt\.(subplots|figure)\(|figsize\s*=|fontsize\s*=\s*[1-9]\b")
+
+
+@pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.name)
+def test_figures_fit_the_column_at_high_density(nb):
+    """Every stored PNG is shown at most a column wide, from twice its pixels."""
+    import base64
+    import struct
+
+    for i, c in enumerate(_code_cells(nb)):
+        for o in c["outputs"]:
+            if "image/png" not in o.get("data", {}):
+                continue
+            png = base64.b64decode(o["data"]["image/png"])
+            px = struct.unpack(">I", png[16:20])[0]
+            shown = o.get("metadata", {}).get("image/png", {}).get("width")
+            where = f"{nb.name}, code cell {i}"
+            assert shown, f"{where}: a figure without a display size (not retina)"
+            assert shown <= COLUMN_PX, f"{where}: shown {shown} px > column {COLUMN_PX}"
+            assert px >= 2 * shown, f"{where}: {px} px for {shown} px (not 2x)"
+
+
+@pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.name)
+def test_figures_are_made_in_the_book_style(nb):
+    """Figures come from plotting.figure and pass plotting.finish (labels, fonts)."""
+    for i, c in enumerate(_code_cells(nb)):
+        src = "".join(c["source"])
+        where = f"{nb.name}, code cell {i}"
+        assert not RAW_FIGURE.search(src), f"{where}: use tiant_lib.plotting.figure"
+        if "figure(" in src:
+            assert "finish(" in src, f"{where}: a figure not checked by finish(fig)"
