@@ -319,3 +319,23 @@ def test_figures_are_made_in_the_book_style(nb):
         assert not RAW_FIGURE.search(src), f"{where}: use tiant_lib.plotting.figure"
         if "figure(" in src:
             assert "finish(" in src, f"{where}: a figure not checked by finish(fig)"
+
+
+# Each check says what kind of evidence it is (CONTRIBUTING.md, "Writing a chapter").
+CHECK_KINDS = re.compile(r"#\s*(theorem|observation|certainty|sanity)\b", re.I)
+MAX_CELL_LINES = 40
+
+
+@pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.name)
+def test_checks_are_labelled_and_cells_are_short(nb):
+    """A cell with an assert names its kind; no code cell exceeds 40 lines."""
+    for i, c in enumerate(_code_cells(nb)):
+        src = "".join(c["source"])
+        where = f"{nb.name}, code cell {i}"
+        if re.search(r"^\s*assert\b", src, re.M):
+            assert CHECK_KINDS.search(src), (
+                f"{where}: label its asserts '# theorem:', '# observation:', "
+                "'# certainty:' or '# sanity:'"
+            )
+        lines = len(src.strip().splitlines())
+        assert lines <= MAX_CELL_LINES, f"{where}: {lines} lines > {MAX_CELL_LINES}"
