@@ -14,6 +14,9 @@ import sys
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from numpy.typing import ArrayLike
 
 from . import _validate as valid
 from .hierarchy import Hierarchy
@@ -38,7 +41,13 @@ STYLE = {
 }
 
 
-def figure(ncols: int = 1, nrows: int = 1, height: float = 3.0, width=None, **kw):
+def figure(
+    ncols: int = 1,
+    nrows: int = 1,
+    height: float = 3.0,
+    width: float | None = None,
+    **kw,
+) -> tuple[Figure, Axes | np.ndarray]:
     """A figure in the book's style: ``plt.subplots`` at most one column wide.
 
     Parameters
@@ -71,7 +80,7 @@ def figure(ncols: int = 1, nrows: int = 1, height: float = 3.0, width=None, **kw
     return plt.subplots(nrows, ncols, figsize=(width, height), dpi=DPI, **kw)
 
 
-def _unlabelled(ax) -> list[str]:
+def _unlabelled(ax: Axes) -> list[str]:
     """Names of the axes of ``ax`` that show tick labels but have no axis label."""
     if not ax.get_visible() or not ax.axison or hasattr(ax, "_colorbar"):
         return []
@@ -88,7 +97,7 @@ def _unlabelled(ax) -> list[str]:
     return missing
 
 
-def finish(fig) -> None:
+def finish(fig: Figure) -> None:
     """Check a figure against the book's style, then leave it to be shown.
 
     Raises
@@ -117,11 +126,11 @@ def finish(fig) -> None:
 
 def draw_hierarchy(
     h: Hierarchy,
-    ax=None,
+    ax: Axes | None = None,
     title: str | None = None,
     labels: bool = True,
     highlight: str | None = None,
-):
+) -> Axes:
     """Draw a receptive-field hierarchy: top ω at the top, one row per layer, leaves at
     the bottom.
 
@@ -172,17 +181,17 @@ def draw_hierarchy(
 
 
 def heatmap(
-    M: np.ndarray,
-    ax=None,
+    M: ArrayLike,
+    ax: Axes | None = None,
     title: str | None = None,
     xlabel: str = "",
     ylabel: str = "",
     cmap: str | None = None,
-    vmin=None,
-    vmax=None,
+    vmin: float | None = None,
+    vmax: float | None = None,
     colorbar: bool = True,
     diverging: bool = False,
-):
+) -> Axes:
     """Show a matrix (e.g. ``P_αβ`` or ``F_α``) with rows down and columns across.
 
     ``diverging=True`` centres a red–blue colour map on zero (for gradients).
@@ -219,7 +228,7 @@ def heatmap(
     return ax
 
 
-def loglog_slope(x, y) -> float:
+def loglog_slope(x: ArrayLike, y: ArrayLike) -> float:
     """Least-squares slope of ``log y`` against ``log x`` (a power law's exponent)."""
     x, y = valid.array(x, "x"), valid.array(y, "y")
     if x.shape != y.shape or x.ndim != 1 or len(x) < 2:

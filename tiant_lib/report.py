@@ -34,6 +34,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import seeds as _seeds
 
@@ -88,7 +89,7 @@ def _unit(v: float, prec: int, kind: str) -> Decimal:
     return Decimal(10) ** (exp - sig + 1)
 
 
-def fmt(x, spec: str = ".3f", *, tol: float = DIGIT_TOL) -> str:
+def fmt(x: float, spec: str = ".3f", *, tol: float = DIGIT_TOL) -> str:
     """``format(x, spec)``, refused when ``x`` sits near a rounding edge.
 
     Parameters
@@ -152,7 +153,7 @@ def fmt_list(xs: Iterable, spec: str = ".3f", *, tol: float = DIGIT_TOL) -> str:
     return "[" + ", ".join(fmt(x, spec, tol=tol) for x in np.ravel(xs)) + "]"
 
 
-def bound(x, limit: float = 1e-12) -> str:
+def bound(x: float, limit: float = 1e-12) -> str:
     """``"below <limit>"`` for an error that an exact identity makes tiny.
 
     Raises ``AssertionError`` when ``x >= limit`` (or NaN): the identity failed.
@@ -199,21 +200,21 @@ def _compare(xs, threshold, margin, sign: int) -> np.ndarray:
     return a > t if sign > 0 else a < t
 
 
-def above(x, threshold, *, margin: float) -> bool:
+def above(x: float, threshold: float, *, margin: float) -> bool:
     """``x > threshold``; :class:`FragileValueError` if ``|x - threshold| < margin``."""
     return bool(_compare(_real(x, "x"), threshold, margin, +1))
 
 
-def below(x, threshold, *, margin: float) -> bool:
+def below(x: float, threshold: float, *, margin: float) -> bool:
     """``x < threshold``; :class:`FragileValueError` if ``|x - threshold| < margin``."""
     return bool(_compare(_real(x, "x"), threshold, margin, -1))
 
 
-def count_above(xs, threshold, *, margin: float) -> int:
+def count_above(xs: ArrayLike, threshold: float, *, margin: float) -> int:
     """How many ``xs`` exceed ``threshold``; refused if one is within ``margin``."""
     return int(_compare(xs, threshold, margin, +1).sum())
 
 
-def count_below(xs, threshold, *, margin: float) -> int:
+def count_below(xs: ArrayLike, threshold: float, *, margin: float) -> int:
     """How many ``xs`` lie below ``threshold``; refused if one is within ``margin``."""
     return int(_compare(xs, threshold, margin, -1).sum())
