@@ -1097,6 +1097,9 @@ CASES = [
         "highlight",
     ),
     ("heatmap", lambda: plotting.heatmap(np.ones(3)), ValueError, "M"),
+    ("figure", lambda: plotting.figure(width=20.0), ValueError, "width"),
+    ("figure", lambda: plotting.figure(ncols=1.5), TypeError, "ncols"),
+    ("finish", lambda: plotting.finish("fig"), TypeError, "fig"),
     (
         "loglog_slope",
         lambda: plotting.loglog_slope([1, np.nan], [1, 2]),

@@ -107,6 +107,7 @@ def finish(fig: Figure) -> None:
         naming the panel by its index and title, or when text is smaller than
         ``MIN_FONT`` points or the figure is wider than the column.
     """
+    valid.of_type(fig, "fig", Figure)
     w = float(fig.get_size_inches()[0])
     if w > COLUMN_WIDTH + 1e-9:
         raise ValueError(f"the figure is {w:g} in wide; the column: {COLUMN_WIDTH} in")
