@@ -9,7 +9,9 @@ from tiant_lib.datasets import (
 
 
 def test_shapes_and_statistics():
-    d = spurious_factor_data(20_000, seed=0, d_alpha=6, d_gamma=3, shift=0.2, flip=0.1)
+    d = spurious_factor_data(
+        20_000, seed=0, sz_alpha=6, sz_gamma=3, shift=0.2, flip=0.1
+    )
     assert d.X.shape == (20_000, 9) and set(np.unique(d.X)) == {0, 1}
     xa, xg = d.X[:, :6], d.X[:, 6:]
     np.testing.assert_allclose(xa[d.y == 1].mean(), 0.7, atol=0.01)
@@ -45,14 +47,14 @@ def test_spurious_correlation_shrinks():
 @pytest.mark.parametrize(
     "kwargs, msg",
     [
-        (dict(N=0), "N"),
-        (dict(N=5, shift=0.7), "shift"),
-        (dict(N=5, flip=-0.1), "flip"),
-        (dict(N=5, d_gamma=0), "d_gamma"),
+        (dict(n_samples=0), "n_samples"),
+        (dict(n_samples=5, shift=0.7), "shift"),
+        (dict(n_samples=5, flip=-0.1), "flip"),
+        (dict(n_samples=5, sz_gamma=0), "sz_gamma"),
     ],
 )
 def test_bad_input(kwargs, msg):
-    with pytest.raises(ValueError, match=msg):
+    with pytest.raises(ValueError, match=rf"\b{msg}\b"):
         spurious_factor_data(seed=0, **kwargs)
     with pytest.raises(ValueError, match="1-D"):
         spurious_correlation(np.zeros(3), np.zeros(4))
@@ -65,7 +67,7 @@ def test_field_conditionals_match_the_sampler():
 
     from tiant_lib.datasets import field_conditionals, spurious_factor_data
 
-    d = spurious_factor_data(200_000, seed=0, d_alpha=3, d_gamma=2, shift=0.2)
+    d = spurious_factor_data(200_000, seed=0, sz_alpha=3, sz_gamma=2, shift=0.2)
     for cols, z, law in (
         (slice(0, 3), d.y, dict(shift=0.2)),
         (slice(3, 5), d.z_gamma, dict(flip=0.05)),

@@ -29,13 +29,17 @@ def _brute_force(values, z, p, m):
     return out
 
 
-@given(
+#: A small random hierarchy (random_hierarchy's kind and sizes), a seed and a flag.
+DRAW = (
     st.sampled_from(["tree", "conv"]),
     st.integers(2, 3),
     st.integers(1, 2),
     st.integers(0, 1000),
     st.booleans(),
 )
+
+
+@given(*DRAW)
 def test_event_averages_match_groupby(kind, a, b, seed, lossless):
     h = random_hierarchy(kind, a, b)
     px = np.random.default_rng(seed).dirichlet(np.ones(2), size=h.n_inputs)
@@ -94,14 +98,7 @@ def test_event_averages_errors():
 
 
 # ----------------------------------------------------------------- Theorem 4 / 3
-@given(
-    st.sampled_from(["tree", "conv"]),
-    st.integers(2, 3),
-    st.integers(1, 2),
-    st.integers(0, 1000),
-    st.booleans(),
-    st.sampled_from(["linear", "relu"]),
-)
+@given(*DRAW, st.sampled_from(["linear", "relu"]))
 @example(*MULTI_PARENT_DRAW, 0, True, "linear")  # issue 22: two parents
 def test_matrix_form_is_exact_for_lossless_teachers(kind, a, b, seed, bias, output):
     """Theorem 4 with Theorem 3's premise, for the paper's linear output and ours."""

@@ -4,7 +4,9 @@ locally connected ReLU network" (arXiv:1809.10829).
 Modules follow the paper: :mod:`tiant_lib.hierarchy` (receptive fields),
 :mod:`tiant_lib.teacher` (summarization teacher), :mod:`tiant_lib.student`
 (locally connected ReLU student), :mod:`tiant_lib.reformulation` (event-level
-quantities, Theorems 1–4), :mod:`tiant_lib.batchnorm` (Theorem 5),
+quantities, Theorems 1–4), :mod:`tiant_lib.instances` (the instances chapters 1–4
+check Theorems 1–4 on, and what they measure there),
+:mod:`tiant_lib.batchnorm` (Theorem 5),
 :mod:`tiant_lib.capacity` (Theorems 6–7), :mod:`tiant_lib.disentangle`
 (Theorems 8–9), :mod:`tiant_lib.datasets` (the experiments of §5.3),
 :mod:`tiant_lib.digits` (real images: the UCI digits as a quadtree, and the
@@ -22,9 +24,7 @@ and counting that fail loudly where another machine could print otherwise).
   second parent or child is ``a2`` / ``b2``; a leaf (input position) is
   ``x``. Nodes inside a region keep the paper's ``j`` (parent side) and
   ``k`` (child side).
-* Biases are ``bias`` in internal code, never ``b`` (which is a child
-  region); public keywords that chapters use keep their names
-  (``matrix_form(teacher, W, b=...)``, ``Student.set_weights(W, b=...)``).
+* Biases are ``bias``, never ``b`` (which is a child region).
 * Edge-keyed dicts spell the paper's subscripts in order, so the key says
   which way the matrix is laid out: ``W[(b, a)]`` is ``W_βα``, of shape
   ``n_β × n_α`` (child first: rows are the child's nodes, which feed the
@@ -56,6 +56,7 @@ from . import (
     digits,
     disentangle,
     ensemble,
+    instances,
     lcnet,
     plotting,
     report,
@@ -105,6 +106,7 @@ __all__ = [
     "event_coverage",
     "fmt",
     "fmt_list",
+    "instances",
     "lcnet",
     "marginalized",
     "matrix_form",

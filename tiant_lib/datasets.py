@@ -19,12 +19,12 @@ class SpuriousFactorData:
 
     Attributes
     ----------
-    X : ndarray of int, shape (N, d_alpha + d_gamma)
-        Binary inputs: the first ``d_alpha`` positions form field α, the
+    X : ndarray of int, shape (n_samples, sz_alpha + sz_gamma)
+        Binary inputs: the first ``sz_alpha`` positions form field α, the
         rest field γ.
-    y : ndarray of int, shape (N,)
+    y : ndarray of int, shape (n_samples,)
         The label, ``y = z_α``.
-    z_gamma : ndarray of int, shape (N,)
+    z_gamma : ndarray of int, shape (n_samples,)
         The irrelevant factor, independent of ``y``.
     """
 
@@ -34,10 +34,10 @@ class SpuriousFactorData:
 
 
 def spurious_factor_data(
-    N: int,
+    n_samples: int,
     seed: int,
-    d_alpha: int = 12,
-    d_gamma: int = 2,
+    sz_alpha: int = 12,
+    sz_gamma: int = 2,
     shift: float = 0.12,
     flip: float = 0.05,
 ) -> SpuriousFactorData:
@@ -48,41 +48,45 @@ def spurious_factor_data(
     shift buried in noise, hard to separate. Each pixel of γ copies ``z_γ``
     and is flipped with probability ``flip``: easy to separate, irrelevant to
     the label. In a finite sample ``y`` and ``z_γ`` are correlated by chance,
-    by about ``1/√N``.
+    by about ``1/√n_samples``.
 
     Parameters
     ----------
-    N : int
+    n_samples : int
         Number of samples.
     seed : int
-    d_alpha, d_gamma : int
-        Sizes of the two fields.
+    sz_alpha, sz_gamma : int
+        Sizes of the two fields (pixels each, the paper's ``sz(α)``, ``sz(γ)``).
     shift : float in [0, 0.5]
     flip : float in [0, 0.5]
     """
-    N = valid.integer(N, "N", lo=1)
-    d_alpha = valid.integer(d_alpha, "d_alpha", lo=1)
-    d_gamma = valid.integer(d_gamma, "d_gamma", lo=1)
+    N = valid.integer(n_samples, "n_samples", lo=1)
+    sz_alpha = valid.integer(sz_alpha, "sz_alpha", lo=1)
+    sz_gamma = valid.integer(sz_gamma, "sz_gamma", lo=1)
     valid.size(
-        N * (d_alpha + d_gamma), "N", "pixels (N × (d_alpha + d_gamma))", "MAX_BATCH"
+        N * (sz_alpha + sz_gamma),
+        "n_samples",
+        "pixels (n_samples × (sz_alpha + sz_gamma))",
+        "MAX_BATCH",
     )
     shift = valid.real(shift, "shift", 0.0, 0.5)
     flip = valid.real(flip, "flip", 0.0, 0.5)
     r = seeds.rng(valid.seed(seed))
     za, zg = r.integers(0, 2, N), r.integers(0, 2, N)
-    xa = (r.random((N, d_alpha)) < 0.5 + shift * (2 * za[:, None] - 1)).astype(np.int64)
-    xg = np.where(r.random((N, d_gamma)) < flip, 1 - zg[:, None], zg[:, None]).astype(
+    q = 0.5 + shift * (2 * za[:, None] - 1)  # P(pixel of α = 1 | z_α)
+    xa = (r.random((N, sz_alpha)) < q).astype(np.int64)
+    xg = np.where(r.random((N, sz_gamma)) < flip, 1 - zg[:, None], zg[:, None]).astype(
         np.int64
     )
     return SpuriousFactorData(X=np.hstack([xa, xg]), y=za, z_gamma=zg)
 
 
-def spurious_factor_hierarchy(d_alpha: int = 12, d_gamma: int = 2) -> Hierarchy:
+def spurious_factor_hierarchy(sz_alpha: int = 12, sz_gamma: int = 2) -> Hierarchy:
     """The two-field hierarchy of :func:`spurious_factor_data`: ω over α (first block)
     and γ (second)."""
-    d_alpha = valid.integer(d_alpha, "d_alpha", lo=1)
-    d_gamma = valid.integer(d_gamma, "d_gamma", lo=1)
-    return Hierarchy.blocks([d_alpha, d_gamma])
+    sz_alpha = valid.integer(sz_alpha, "sz_alpha", lo=1)
+    sz_gamma = valid.integer(sz_gamma, "sz_gamma", lo=1)
+    return Hierarchy.blocks([sz_alpha, sz_gamma])
 
 
 def spurious_correlation(y: np.ndarray, z: np.ndarray) -> float:
@@ -101,7 +105,7 @@ def spurious_correlation(y: np.ndarray, z: np.ndarray) -> float:
 
 
 def field_conditionals(
-    d: int, shift: float = 0.0, flip: float | None = None
+    sz: int, shift: float = 0.0, flip: float | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """All contents of one field of the §5.3 data set and their law given its factor.
 
@@ -112,25 +116,26 @@ def field_conditionals(
 
     Parameters
     ----------
-    d : int
-        Number of pixels of the field (``2**d`` contents are enumerated).
+    sz : int
+        Number of pixels of the field, the paper's ``sz`` (``2**sz`` contents are
+        enumerated; each pixel is binary).
     shift : float in [0, 0.5]
     flip : float in [0, 0.5], optional
         When given, the γ-type law; otherwise the α-type law with ``shift``.
 
     Returns
     -------
-    contents : ndarray of int, shape (2**d, d)
+    contents : ndarray of int, shape (2**sz, sz)
         Every binary content of the field.
-    P : ndarray, shape (2, 2**d)
+    P : ndarray, shape (2, 2**sz)
         ``P[z, i] = P(x_field = contents[i] | z)``; rows sum to 1.
     """
-    d = valid.integer(d, "d", 1, 20)
-    valid.size(2 * 2**d * d, "d", "entries (2 × 2**d × d) in the law's product")
+    sz = valid.integer(sz, "sz", 1, 20)
+    valid.size(2 * 2**sz * sz, "sz", "entries (2 × 2**sz × sz) in the law's product")
     shift = valid.real(shift, "shift", 0.0, 0.5)
     if flip is not None:
         flip = valid.real(flip, "flip", 0.0, 0.5)
-    contents = (np.arange(2**d)[:, None] >> np.arange(d)[::-1]) & 1
+    contents = (np.arange(2**sz)[:, None] >> np.arange(sz)[::-1]) & 1
     if flip is None:
         q = np.array([0.5 - shift, 0.5 + shift])  # P(pixel = 1 | z)
     else:

@@ -7,6 +7,7 @@ real student, obtained by enumerating the teacher's input space.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -156,7 +157,7 @@ def event_averages(
 
 # --------------------------------------------------------------------------- Theorem 1
 def marginalized(
-    values: np.ndarray, X: np.ndarray, p: np.ndarray, positions
+    values: np.ndarray, X: np.ndarray, p: np.ndarray, positions: Sequence[int]
 ) -> np.ndarray:
     """Marginalized quantity ``E_{x_{-k} | x_k}[values(x)]``, evaluated at every sample
     (Theorem 1).
@@ -244,7 +245,7 @@ class MatrixForm:
 def matrix_form(
     teacher: Teacher,
     W: dict,
-    b: dict | None = None,
+    bias: dict | None = None,
     D: dict | None = None,
     activation: str = "relu",
     output: str = "linear",
@@ -270,7 +271,7 @@ def matrix_form(
         Supplies ``P_αβ = P(z_β | z_α)`` and ``Λ_α``.
     W : dict of (β, α) to array, shape (n_β, n_α)
         Student weights, e.g. ``student.get_weights()``.
-    b : dict of str to array, optional
+    bias : dict of str to array, optional
         Biases, e.g. ``student.get_biases()``.
     D : dict of str to array (m_α, n_α), optional
         Gates to use (e.g. a real network's ``event_averages(...).D``);
@@ -296,7 +297,7 @@ def matrix_form(
     valid.one_of(output, "output", ("linear", "relu"))
     h = teacher.hierarchy
     W, n = _check_weights(teacher, W)
-    bias = _check_biases(b, n, h.internal)
+    biases = _check_biases(bias, n, h.internal)
     top = h.top
     for b_, a in h.edges:  # refuse before building any P_αβ
         valid.size(
@@ -310,8 +311,8 @@ def matrix_form(
         valid.mapping(D, "D")
     for a in h.internal:
         raw = sum(P[(a, b)] @ F[b] @ W[(b, a)] for b in h.children(a))
-        if bias:
-            raw = raw + bias[a][None, :]
+        if biases:
+            raw = raw + biases[a][None, :]
         if D is not None:
             if a not in D:
                 raise ValueError(f"D has no gates for region {a!r}")
@@ -329,7 +330,7 @@ def matrix_form(
     for b in reversed(h.internal[:-1]):
         Gt[b] = Dm[b] * sum(P[(a, b)].T @ (Gt[a] @ W[(b, a)].T) for a in h.parents(b))
     dW = {(b, a): (P[(a, b)] @ F[b]).T @ Gt[a] for b, a in h.edges}
-    db = {a: Gt[a].sum(0) for a in h.internal} if bias else {}
+    db = {a: Gt[a].sum(0) for a in h.internal} if biases else {}
     loss = 0.5 * float(prior[top] @ ((F[top] - eye) ** 2).sum(1))
     return MatrixForm(F=F, D=Dm, Gt=Gt, dW=dW, db=db, P=P, prior=prior, loss=loss)
 
@@ -370,23 +371,27 @@ def _check_weights(teacher: Teacher, W) -> tuple[dict, dict[str, int]]:
     return W, n
 
 
-def _check_biases(b, n: dict[str, int], internal) -> dict[str, np.ndarray]:
+def _check_biases(bias, n: dict[str, int], internal) -> dict[str, np.ndarray]:
     """Biases ``b_α`` of every internal region (or none), finite, of length ``n_α``."""
-    if not b:
+    if not bias:
         return {}
-    valid.mapping(b, "b")
-    missing = [a for a in internal if a not in b]
+    valid.mapping(bias, "bias")
+    missing = [a for a in internal if a not in bias]
     if missing:
-        raise ValueError(f"b has no biases for regions {missing}")
-    unknown = set(b) - set(internal)
+        raise ValueError(f"bias has no biases for regions {missing}")
+    unknown = set(bias) - set(internal)
     if unknown:
-        raise ValueError(f"b has biases for unknown regions {sorted(unknown, key=str)}")
-    bias = {}
+        raise ValueError(
+            f"bias has biases for unknown regions {sorted(unknown, key=str)}"
+        )
+    out = {}
     for a in internal:
-        bias[a] = valid.array(b[a], f"b[{a!r}]")
-        if bias[a].shape != (n[a],):
-            raise ValueError(f"b[{a!r}] must have shape ({n[a]},), got {bias[a].shape}")
-    return bias
+        out[a] = valid.array(bias[a], f"bias[{a!r}]")
+        if out[a].shape != (n[a],):
+            raise ValueError(
+                f"bias[{a!r}] must have shape ({n[a]},), got {out[a].shape}"
+            )
+    return out
 
 
 # ---------------------------------------------------------------- Theorem 2 diagnostics
@@ -425,9 +430,7 @@ def reformulation_errors(
     -------
     dict mapping each internal region to ``{"forward": e, "backward": e}``.
     """
-    _check_pair(student, teacher)
-    if student.batchnorm:
-        raise ValueError("student: Theorem 2 is stated for students without Batch Norm")
+    _check_pair(student, teacher, "Theorem 2")
     ea = event_averages(student, teacher)
     h = teacher.hierarchy
     W, bias = student.get_weights(), student.get_biases()
@@ -447,11 +450,24 @@ def reformulation_errors(
     return out
 
 
-def _check_pair(student, teacher) -> None:
-    """A Student (without BN for Theorem 2) and a Teacher on the same hierarchy."""
+def _check_pair(student, teacher, theorem: str | None = None) -> None:
+    """A Student and a Teacher on the same hierarchy; without Batch Norm when the
+    caller checks a ``theorem`` stated for plain students (Theorems 2 and 4)."""
     valid.of_type(student, "student", Student)
     valid.of_type(teacher, "teacher", Teacher)
     valid.same_hierarchy(student, teacher)
+    if theorem is not None and student.batchnorm:
+        raise ValueError(
+            f"student: {theorem} is stated for students without Batch Norm"
+        )
+
+
+def _exact_pass(student, teacher) -> tuple[np.ndarray, np.ndarray, dict, Pass]:
+    """Every input ``X``, ``P(x)``, the teacher's events and the student's pass on
+    them, labelled by ``z_ω``."""
+    X, p = teacher.enumerate()
+    z = teacher.events(X)
+    return X, p, z, student.run(X, z[teacher.hierarchy.top], p)
 
 
 def assumption_gaps(
@@ -490,13 +506,9 @@ def assumption_gaps(
     -------
     dict mapping each edge ``(β, α)`` to a dict of the numbers above.
     """
-    _check_pair(student, teacher)
-    if student.batchnorm:
-        raise ValueError("student: Theorem 2 is stated for students without Batch Norm")
+    _check_pair(student, teacher, "Theorem 2")
     h = teacher.hierarchy
-    X, p = teacher.enumerate()
-    z = teacher.events(X)
-    run = student.run(X, z[h.top], p)
+    X, p, z, run = _exact_pass(student, teacher)
     W, bias = student.get_weights(), student.get_biases()
 
     codes = {}
@@ -563,24 +575,16 @@ def update_covariance(
     ``x_β`` (a lossless teacher, Theorem 3), but Theorem 2's three conditions
     do not imply it.
 
-    Parameters
-    ----------
-    student : Student (without Batch Norm)
-    teacher : Teacher (small enough to enumerate)
+    Parameters and their limits are those of :func:`assumption_gaps`.
 
     Returns
     -------
     dict mapping each edge ``(β, α)`` to an ndarray of shape ``(n_β, n_α)``:
     ``Σ_a P(z_α = a) Cov(f_k, g_j | z_α = a)``.
     """
-    _check_pair(student, teacher)
-    if student.batchnorm:
-        raise ValueError("student: Theorem 4 is stated for students without Batch Norm")
+    _check_pair(student, teacher, "Theorem 4")
     h = teacher.hierarchy
-    X, p = teacher.enumerate()
-    z = teacher.events(X)
-    run = student.run(X, z[h.top], p)
-    p = valid.prob_vector(p, "p")
+    _X, p, z, run = _exact_pass(student, teacher)
     out = {}
     for b, a in h.edges:
         cov, prior = _update_cov(run.f[b], run.g[a], _Given(z[a], p, teacher.m[a]))

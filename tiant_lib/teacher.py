@@ -61,9 +61,9 @@ class Teacher:
         hierarchy: Hierarchy,
         phi: Mapping[str, ArrayLike],
         d: int = 2,
-        px=None,
+        px: ArrayLike | str | None = None,
         m: Mapping[str, int] | None = None,
-    ):
+    ) -> None:
         h = self.hierarchy = valid.of_type(hierarchy, "hierarchy", Hierarchy)
         self.d = _check_d(d)
         self.m: dict[str, int] = {x: self.d for x in h.leaves}
@@ -105,7 +105,9 @@ class Teacher:
 
     # ------------------------------------------------------------ constructors
     @classmethod
-    def lossless(cls, hierarchy: Hierarchy, d: int = 2, px=None) -> Teacher:
+    def lossless(
+        cls, hierarchy: Hierarchy, d: int = 2, px: ArrayLike | str | None = None
+    ) -> Teacher:
         """Lossless teacher: ``z_α`` encodes all of ``x_α`` (so ``m_α = d**sz(α)``).
 
         ``z_α`` is the base-``d`` number whose digits are ``x_α`` in position
@@ -148,10 +150,10 @@ class Teacher:
     def lossy(
         cls,
         hierarchy: Hierarchy,
-        m,
-        seed: int | np.random.Generator,
+        m: int | Mapping[str, int],
+        seed: int,
         d: int = 2,
-        px=None,
+        px: ArrayLike | str | None = None,
     ) -> Teacher:
         """Random lossy teacher: each ``φ_α`` a random surjective table onto ``m_α``
         events.
@@ -164,7 +166,7 @@ class Teacher:
             child combinations, so a large ``m`` on a tree gives a lossless
             teacher (a bijective table): ``m`` sweeps a family from lossless
             to very lossy.
-        seed : int or numpy Generator
+        seed : int
         """
         h = valid.of_type(hierarchy, "hierarchy", Hierarchy)
         d = _check_d(d)
@@ -255,11 +257,14 @@ class Teacher:
         X, p = self._enum
         return X.copy(), p.copy()
 
-    def sample(self, n: int, seed: int | np.random.Generator) -> np.ndarray:
-        """``n`` inputs drawn i.i.d. from ``P(x)``; shape (n, n_inputs)."""
-        n = valid.integer(n, "n", lo=1)
+    def sample(self, n_samples: int, seed: int) -> np.ndarray:
+        """``n_samples`` inputs drawn i.i.d. from ``P(x)``; shape
+        ``(n_samples, n_inputs)``."""
+        n = valid.integer(n_samples, "n_samples", lo=1)
         ni, d = self.hierarchy.n_inputs, self.d
-        valid.size(n * ni, "n", "sampled values (n × n_inputs)", "MAX_BATCH")
+        valid.size(
+            n * ni, "n_samples", "sampled values (n_samples × n_inputs)", "MAX_BATCH"
+        )
         rng = seeds.rng(seed)
         if self.px is None:
             return rng.integers(0, d, size=(n, ni))
@@ -270,7 +275,7 @@ class Teacher:
         return X[rng.choice(len(p), size=n, p=p)]
 
     # --------------------------------------------------------------- events
-    def events(self, X) -> dict[str, np.ndarray]:
+    def events(self, X: ArrayLike) -> dict[str, np.ndarray]:
         """Events ``z_α(x)`` of every region for each input row.
 
         Returns
@@ -288,7 +293,7 @@ class Teacher:
                 )
         return z
 
-    def labels(self, X) -> np.ndarray:
+    def labels(self, X: ArrayLike) -> np.ndarray:
         """Class labels ``y = z_ω(x)``."""
         return self.events(X)[self.hierarchy.top]
 
@@ -317,7 +322,9 @@ class Teacher:
             self._enum_events = (z, p)
         return self._enum_events
 
-    def prior(self, a: str, X=None, p=None) -> np.ndarray:
+    def prior(
+        self, a: str, X: ArrayLike | None = None, p: ArrayLike | None = None
+    ) -> np.ndarray:
         """``P(z_α)``: exact (``X=None``, by enumeration) or counted from samples ``X``.
 
         Returns
@@ -329,7 +336,13 @@ class Teacher:
         z, p = self._events_and_weights(X, p)
         return np.bincount(z[a], weights=p, minlength=self.m[a])
 
-    def joint(self, a: str, b: str, X=None, p=None) -> np.ndarray:
+    def joint(
+        self,
+        a: str,
+        b: str,
+        X: ArrayLike | None = None,
+        p: ArrayLike | None = None,
+    ) -> np.ndarray:
         """``P(z_α, z_β)``, an ``m_α × m_β`` matrix (exact, or counted from samples)."""
         self._check_region(a, "region a"), self._check_region(b, "region b")
         valid.size(self.m[a] * self.m[b], f"joint({a!r}, {b!r})", "entries (m_α m_β)")
@@ -338,7 +351,13 @@ class Teacher:
         np.add.at(J, (z[a], z[b]), p)
         return J
 
-    def transition(self, a: str, b: str, X=None, p=None) -> np.ndarray:
+    def transition(
+        self,
+        a: str,
+        b: str,
+        X: ArrayLike | None = None,
+        p: ArrayLike | None = None,
+    ) -> np.ndarray:
         """``P_αβ``: the ``m_α × m_β`` matrix of ``P(z_β | z_α)`` (Theorem 4's
         notation).
 
@@ -358,7 +377,7 @@ class Teacher:
         return np.where(s > 0, J / np.where(s > 0, s, 1), 1.0 / J.shape[1])
 
     # --------------------------------------------------------------- lossless
-    def decode(self, a: str, z) -> np.ndarray:
+    def decode(self, a: str, z: ArrayLike) -> np.ndarray:
         """Inputs ``x_α`` (positions ``span(α)``) of a lossless teacher's events
         ``z_α``.
 
@@ -442,11 +461,11 @@ class EmpiricalTeacher(Teacher):
     def __init__(
         self,
         hierarchy: Hierarchy,
-        X,
+        X: ArrayLike,
         events: Mapping[str, ArrayLike],
         d: int = 2,
         m: Mapping[str, int] | None = None,
-    ):
+    ) -> None:
         h = self.hierarchy = valid.of_type(hierarchy, "hierarchy", Hierarchy)
         self.d = _check_d(d)
         X = valid.inputs(X, h.n_inputs, self.d)
@@ -500,7 +519,7 @@ class EmpiricalTeacher(Teacher):
             )
         return idx
 
-    def events(self, X) -> dict[str, np.ndarray]:
+    def events(self, X: ArrayLike) -> dict[str, np.ndarray]:
         """Events ``z_α`` of data-set rows ``X`` (rows not in the data set raise)."""
         idx = self._rows(X)
         X = np.asarray(X)
@@ -508,10 +527,12 @@ class EmpiricalTeacher(Teacher):
         z.update({a: self._z[a][idx] for a in self.hierarchy.internal})
         return z
 
-    def sample(self, n: int, seed: int | np.random.Generator) -> np.ndarray:
-        """``n`` rows of the data set drawn i.i.d. (the empirical ``P(x)``)."""
-        n = valid.integer(n, "n", lo=1)
-        valid.size(n * self.hierarchy.n_inputs, "n", "sampled values", "MAX_BATCH")
+    def sample(self, n_samples: int, seed: int) -> np.ndarray:
+        """``n_samples`` rows of the data set drawn i.i.d. (the empirical ``P(x)``)."""
+        n = valid.integer(n_samples, "n_samples", lo=1)
+        valid.size(
+            n * self.hierarchy.n_inputs, "n_samples", "sampled values", "MAX_BATCH"
+        )
         U, p = self._enum
         return U[seeds.rng(seed).choice(len(p), size=n, p=p)].copy()
 
@@ -526,7 +547,7 @@ class EmpiricalTeacher(Teacher):
                 return False
         return True
 
-    def decode(self, a: str, z) -> np.ndarray:
+    def decode(self, a: str, z: ArrayLike) -> np.ndarray:
         """Not available: an empirical teacher has no tables to decode."""
         raise ValueError("an empirical teacher has no φ tables to decode events with")
 
