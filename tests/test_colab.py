@@ -212,20 +212,23 @@ def test_boxes_are_quotes_with_their_titles(copies):
 
 
 def test_formulas_are_kept(copies):
-    math = re.compile(r"\$\$.+?\$\$|\$[^$\n]+?\$", re.S)
+    """Every formula of the source is a formula of the copy, whitespace aside (a
+    formula in a quote is joined on one line: no "> " may land inside TeX)."""
+    math = re.compile(r"\$\$.+?\$\$|\$[^$]+?\$", re.S)
     for path, src, nb in _pairs(copies):
         for a, b in zip(src["cells"], nb["cells"], strict=True):
             if a["cell_type"] != "markdown":
                 continue
-            out = " ".join(_src(b).replace(">", " ").split())
-            for tex in math.findall(_src(a)):
-                flat = " ".join(tex.replace(">", " ").split())
+            out = {" ".join(t.split()) for t in math.findall(_outside_code(_src(b)))}
+            for tex in math.findall(_outside_code(_src(a))):
+                flat = " ".join(tex.split())
                 assert flat in out, f"{path.name}: formula {tex[:60]!r} lost"
 
 
 def test_the_book_url_comes_from_config():
     assert colab.repository_url() == REPO
     assert BOOK == "https://tiant-book.github.io/tiant-book/"
+    assert f"<{BOOK}>" in (ROOT / "README.md").read_text()  # README names the same
     assert (
         colab.book_url("https://github.com/Org/repo") == "https://org.github.io/repo/"
     )
