@@ -486,3 +486,31 @@ def test_built_launch_buttons(copies):
         assert [same(h) for h in heads] == [same(t) for t in titles], (
             f"{path.name}: copy {heads} != book {titles}"
         )
+
+
+@pytest.mark.skipif(
+    not (HTML / "searchindex.js").exists(),
+    reason="no finished HTML build (make html writes searchindex.js last)",
+)
+def test_built_links_of_the_copies_resolve(copies):
+    """Every link of a copy to the book names a built page and an id on it."""
+    from bs4 import BeautifulSoup
+
+    ids = {}
+    links = set()
+    for nb in copies.values():
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "markdown":
+                links |= set(
+                    re.findall(rf"\]\({re.escape(BOOK)}([^)\s]+)\)", _src(cell))
+                )
+    assert links
+    for link in sorted(links):
+        page, _, anchor = link.partition("#")
+        path = HTML / page
+        assert path.exists(), f"link to {page}, not built"
+        if anchor:
+            if page not in ids:
+                soup = BeautifulSoup(path.read_text(), "html.parser")
+                ids[page] = {t["id"] for t in soup.find_all(id=True)}
+            assert anchor in ids[page], f"{link}: no id {anchor!r} on {page}"
