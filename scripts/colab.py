@@ -198,6 +198,7 @@ class Book:
     exercises: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)
     # citation key -> (author names as the book shows them, year)
     cites: dict[str, tuple[str, str]] = field(default_factory=dict)
+    bibliography: str = ""  # the page with the {bibliography} directive
 
     def link(self, doc: str, anchor: str = "") -> str:
         return f"{self.url}{doc}.html" + (f"#{anchor}" if anchor else "")
@@ -261,6 +262,8 @@ def load_book(root: Path = ROOT) -> Book:
                     m, options = block[1], block[2]
                     name, arg = m.group("name"), m.group("arg").strip()
                     label = options.get("label", "")
+                    if name == "bibliography" and not book.bibliography:
+                        book.bibliography = doc
                     if name.startswith("prf:") and name[4:] in PROOF_KINDS:
                         number = ""
                         if "nonumber" not in options and name != "prf:proof":
@@ -364,8 +367,8 @@ def render_role(page: Page, role: str, content: str) -> str:
         keys = [k.strip() for k in content.split(",") if k.strip()]
         parts = []
         for key in keys:
-            if key not in book.cites:
-                raise MystError(f"{page.doc}: citation {key!r} not in references.bib")
+            if key not in book.cites or not book.bibliography:
+                raise MystError(f"{page.doc}: citation {key!r}: no bibliography entry")
             names, year = book.cites[key]
             shown = {
                 "cite:t": f"{names} [{year}]",
@@ -373,7 +376,7 @@ def render_role(page: Page, role: str, content: str) -> str:
                 "cite:author": names,
                 "cite:year": year,
             }.get(role, f"{names}, {year}")
-            link = book.link("chapters/bibliography")
+            link = book.link(book.bibliography)
             parts.append(f"[{_escape_link_text(shown)}]({link})")
         if role in ("cite:t", "cite:ts", "cite:author", "cite:year"):
             return ", ".join(parts)

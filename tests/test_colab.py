@@ -260,7 +260,9 @@ def tiny(tmp_path):
         "# Intro\n\n(sec-intro)=\n## Why\n\n```{prf:theorem} Earlier\n:label: thm-0\n"
         "\nNumbered.\n```\n"
     )
-    (tmp_path / "chapters" / "bibliography.md").write_text("# Bibliography\n")
+    (tmp_path / "chapters" / "bibliography.md").write_text(
+        "# Bibliography\n\n```{bibliography}\n```\n"
+    )
 
     def chapter(markdown):
         cells = [
