@@ -22,7 +22,7 @@ unexport PYTHONDONTWRITEBYTECODE
 TEST_NUMERICS := ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE \
 	NPY_DISABLE_CPU_FEATURES=X86_V3,X86_V4,AVX512_ICL,AVX512_SPR
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
-BOOK_TESTS := tests/test_book_html.py tests/test_book_pdf.py
+BOOK_TESTS := tests/test_book_html.py tests/test_book_pdf.py tests/test_colab.py
 
 # torch's CPU build (pinned in the lock) comes from a wheel directory named in
 # PIP_FIND_LINKS when one holds it, else from PyTorch's CPU index.
