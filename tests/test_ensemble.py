@@ -234,3 +234,27 @@ def test_skip_connections_train_exactly_like_one_student(optimizer, batch_size):
         assert hist[-1, k] < hist[0, k]  # it did train
         for a, b in zip(_params(ens.member(k)), _params(alone), strict=True):
             assert_allclose(a, b, rtol=0, atol=1e-12)
+
+
+def test_weights_are_reached_like_a_students():
+    """W(b, a) is a writable view (K, n_b, n_a); get_/set_weights move NumPy arrays."""
+    t = _teacher()
+    seeds = [3, 7]
+    ens = StudentEnsemble(t.hierarchy, 4, t.m["omega"], seeds=seeds, bias=True)
+    for k, s in enumerate(seeds):
+        one = Student.for_teacher(t, 4, seed=s, bias=True)
+        for e, w in one.get_weights().items():
+            assert_allclose(ens.W(*e)[k].detach().numpy(), w, rtol=0, atol=0)
+            assert_allclose(ens.get_weights()[e][k], w, rtol=0, atol=0)
+    top = ("L1[0:2]", "omega")
+    assert tuple(ens.W(*top).shape) == (2, 4, t.m["omega"])
+    new_W = np.arange(2 * 4 * t.m["omega"], dtype=float).reshape(2, 4, -1)
+    new_bias = np.ones((2, t.m["omega"]))
+    ens.set_weights({top: new_W}, bias={"omega": new_bias})
+    assert_allclose(ens.get_weights()[top], new_W)
+    assert_allclose(ens.get_biases()["omega"], new_bias)
+    assert_allclose(ens.member(1).get_weights()[top], new_W[1])  # the parameters
+    assert_allclose(ens.member(1).get_biases()["omega"], new_bias[1])
+    with pytest.raises(ValueError, match=r"\bbias\["):  # nothing written on an error
+        ens.set_weights({top: 0 * new_W}, bias={"omega": np.ones(3)})
+    assert_allclose(ens.get_weights()[top], new_W)

@@ -12,31 +12,48 @@ def _teacher():
     return sp.gaussian_teacher(6, [4, 5], 7, SEEDS)
 
 
-def test_separated_weights_rows_are_distinct_and_nonzero():
-    W = sp.separated_weights(30, 3, np.random.default_rng(0))
+def test_separated_weights_columns_are_distinct_and_nonzero():
+    W = sp.separated_weights(3, 30, seed=0)  # n_in × n_out: a column per node
+    assert W.shape == (3, 30)
     assert set(np.unique(W)) <= set(sp.CHOICES)
-    assert len({tuple(r) for r in W}) == 30
-    assert (np.abs(W).sum(1) > 0).all()
+    assert len({tuple(c) for c in W.T}) == 30
+    assert (np.abs(W).sum(0) > 0).all()
+    assert_allclose(W, sp.separated_weights(3, 30, seed=0))  # a seed, not a state
     with pytest.raises(ValueError, match="distinct"):
-        sp.separated_weights(200, 3, np.random.default_rng(0))
+        sp.separated_weights(3, 200, seed=0)
+
+
+def test_layout_is_inputs_on_rows():
+    """weights[l] is n_in × n_out: forward is relu(x W + b), layer by layer."""
+    T = _teacher()
+    assert [tuple(W.shape[1:]) for W in T.weights] == [(6, 4), (4, 5), (5, 7)]
+    x = np.random.default_rng(4).normal(size=(9, 6))
+    hidden, out = sp.forward(T, torch.tensor(x))
+    h = x
+    for li, (W, b) in enumerate(zip(T.weights, T.biases, strict=True)):
+        z = h @ W[1].numpy() + b[1].numpy()  # network 1 of the batch
+        h = np.maximum(z, 0) if li < 2 else z
+        ref = hidden[li] if li < 2 else out
+        assert_allclose(ref[1].numpy(), h, atol=1e-12)
 
 
 def test_teachers_follow_the_repository_protocol():
     T = _teacher()
     assert T.widths == [6, 4, 5, 7] and T.n_seeds == 3
-    for W in T.weights:  # every row has unit weight norm
-        assert_allclose(W.norm(dim=2).numpy(), 1.0)
+    for W in T.weights:  # every node's fan-in (a column) has unit norm
+        assert_allclose(W.norm(dim=1).numpy(), 1.0)
     T0 = sp.gaussian_teacher(6, [4], 3, SEEDS, bias=0.0)
     assert_allclose(T0.biases[0].numpy(), 0.0)
     T2 = sp.two_layer_teacher(5, 4, 6, 1.0, SEEDS)
-    assert_allclose(T2.weights[0].norm(dim=2).numpy(), 1.0)
-    strength = sp.fan_out_strength(T2).numpy()
-    base = sp.fan_out_strength(sp.two_layer_teacher(5, 4, 6, 0.0, SEEDS)).numpy()
-    assert_allclose(strength, base / np.arange(1, 5))  # decays like (i + 1)^-p
+    assert_allclose(T2.weights[0].norm(dim=1).numpy(), 1.0)
+    strength = sp.fan_out_strength(T2)
+    base = sp.fan_out_strength(sp.two_layer_teacher(5, 4, 6, 0.0, SEEDS))
+    assert isinstance(strength, np.ndarray) and strength.shape == (3, 4)
+    assert_allclose(strength, base / np.arange(1, 5))  # decays like (i + 1)^-decay
     # reverse: same draws, strengths in the opposite order
     rev = sp.two_layer_teacher(5, 4, 6, 1.0, SEEDS, reverse=True)
     assert_allclose(rev.weights[0].numpy(), T2.weights[0].numpy())
-    assert_allclose(sp.fan_out_strength(rev).numpy(), base / np.arange(4, 0, -1))
+    assert_allclose(sp.fan_out_strength(rev), base / np.arange(4, 0, -1))
     # same seed, same teacher: seeds are arguments, not global state
     assert_allclose(T.weights[1].numpy(), _teacher().weights[1].numpy())
 
@@ -47,8 +64,8 @@ def test_student_equal_to_teacher_has_rho_one():
     hidden = sp.forward(T, x)[0]
     for rho, h in zip(sp.best_correlation(T, T.clone(), x), hidden, strict=True):
         dead = (h == 0).all(1).numpy()  # a teacher node never active: NaN
-        assert_allclose(rho.numpy()[~dead], 1.0, atol=1e-12)
-        assert np.isnan(rho.numpy()[dead]).all()
+        assert_allclose(rho[~dead], 1.0, atol=1e-12)
+        assert np.isnan(rho[dead]).all()
 
 
 def test_permuted_rescaled_padded_copy_has_rho_one():
@@ -59,39 +76,53 @@ def test_permuted_rescaled_padded_copy_has_rho_one():
     perm = [torch.tensor(rng.permutation(n)) for n in T.widths[1:-1]]
     scale = [torch.tensor(rng.uniform(0.2, 5.0, size=n)) for n in T.widths[1:-1]]
     for i, (P, c) in enumerate(zip(perm, scale, strict=True)):
-        S.weights[i] = S.weights[i][:, P] * c[P][None, :, None]
+        S.weights[i] = S.weights[i][:, :, P] * c[P][None, None, :]
         S.biases[i] = S.biases[i][:, P] * c[P][None, :]
-        S.weights[i + 1] = S.weights[i + 1][:, :, P] / c[P][None, None, :]
+        S.weights[i + 1] = S.weights[i + 1][:, P] / c[P][None, :, None]
     x = torch.randn(500, 6, dtype=torch.float64) * 10
     y_t, y_s = sp.forward(T, x)[1], sp.forward(S, x)[1]
     assert_allclose(y_s.numpy(), y_t.numpy(), atol=1e-10)  # same function
     for rho in sp.best_correlation(T, S, x):
-        live = ~np.isnan(rho.numpy())
+        live = ~np.isnan(rho)
         assert live.mean() > 0.8
-        assert_allclose(rho.numpy()[live], 1.0, atol=1e-12)
+        assert_allclose(rho[live], 1.0, atol=1e-12)
 
 
 def test_correlation_properties():
     rng = np.random.default_rng(2)
     a = torch.tensor(rng.normal(size=(50, 3)))
     b = torch.cat([a * 3 + 1, -a, torch.zeros(50, 1)], dim=1)
-    C = sp.correlation(a, b).numpy()
+    C = sp.correlation(a, b)
+    assert_allclose(sp.correlation(a.numpy(), b.numpy()), C)  # arrays or tensors
     assert_allclose(np.diag(C[:, :3]), 1.0, atol=1e-12)
     assert_allclose(np.diag(C[:, 3:6]), -1.0, atol=1e-12)
     assert_allclose(C[:, 6], 0.0)  # a dead (constant) node correlates 0
     ref = np.corrcoef(a.numpy().T, b[:, :3].numpy().T)[:3, 3:]
     assert_allclose(C[:, :3], ref, atol=1e-12)
-    p = torch.tensor(rng.dirichlet(np.ones(50)))
-    Cp = sp.correlation(a, a, p=p).numpy()
+    p = rng.dirichlet(np.ones(50))
+    Cp = sp.correlation(a, a, p=p)
     assert_allclose(np.diag(Cp), 1.0, atol=1e-12)
     # the uniform fast path equals the weighted one with p uniform; batched shapes
     x = torch.tensor(rng.normal(size=(2, 40, 5))).relu_() + 3.0
     y = torch.cat([torch.tensor(rng.normal(size=(2, 40, 6))), x * 2], -1)
-    pu = torch.full((40,), 1 / 40, dtype=torch.float64)
-    assert_allclose(
-        sp.correlation(x, y).numpy(), sp.correlation(x, y, p=pu).numpy(), atol=1e-12
-    )
-    assert sp.recovered(torch.tensor([0.99, 0.9])).tolist() == [True, False]
+    pu = np.full(40, 1 / 40)
+    assert_allclose(sp.correlation(x, y), sp.correlation(x, y, p=pu), atol=1e-12)
+    assert sp.recovered(np.array([0.99, 0.9, np.nan])).tolist() == [True, False, False]
+
+
+def test_best_match_is_the_largest_pearson_correlation():
+    rng = np.random.default_rng(5)
+    t = rng.normal(size=(2, 60, 3))
+    t[1, :, 2] = 4.0  # a dead teacher node: NaN
+    s = np.concatenate([rng.normal(size=(2, 60, 4)), 2 * t[..., :1] + 1], -1)
+    rho = sp.best_match(t, s)
+    assert rho.shape == (2, 3)
+    for k in range(2):
+        for j in range(2 if k else 3):
+            ref = max(np.corrcoef(t[k, :, j], s[k, :, i])[0, 1] for i in range(5))
+            assert_allclose(rho[k, j], ref, atol=1e-12)
+    assert_allclose(rho[:, 0], 1.0, atol=1e-12)  # student node 4 copies node 0
+    assert np.isnan(rho[1, 2])
 
 
 def test_sgd_step_matches_autograd():
@@ -100,7 +131,7 @@ def test_sgd_step_matches_autograd():
     ref = [t.clone().requires_grad_(True) for t in S.weights + S.biases]
     g = torch.Generator().manual_seed(3)
     x = torch.randn(3, 16, 6, generator=g, dtype=torch.float64) * 2.0
-    sp.train_sgd(S, T, steps=1, lr=0.1, batch=16, data_std=2.0, seed=3)
+    sp.train_sgd(S, T, steps=1, lr=0.1, batch_size=16, data_std=2.0, seed=3)
     net = sp.Net(ref[:3], ref[3:])
     err = sp.forward(net, x)[1] - sp.forward(T, x)[1]
     grads = torch.autograd.grad(err.pow(2).mean((1, 2)).sum(), ref)
@@ -145,7 +176,7 @@ def test_chunked_training_matches_the_step_by_step_loop(
         T,
         23,
         0.05,
-        batch=batch,
+        batch_size=batch,
         data_std=1.5,
         seed=4,
         loss="half_sum",
@@ -170,9 +201,10 @@ def test_padded_nodes_stay_dead_and_training_reduces_loss():
     T = sp.two_layer_teacher(5, 3, 4, 1.0, SEEDS)
     S = sp.over_realized_student(T, 2, SEEDS, init="small", width=10)
     x = torch.randn(400, 5, dtype=torch.float64)
-    h = sp.train_sgd(S, T, 300, 0.05, batch=16, loss="half_sum", x_eval=x)
-    assert (h["loss"][-1] < h["loss"][0]).all()
-    assert (S.weights[0][:, 6:] == 0).all() and (S.weights[1][:, :, 6:] == 0).all()
+    h = sp.train_sgd(S, T, 300, 0.05, batch_size=16, loss="half_sum", x_eval=x)
+    assert h.at_step.tolist() == [0, 300] and h.rho[0].shape == (2, 3, 3)
+    assert (h.loss[-1] < h.loss[0]).all()
+    assert (S.weights[0][:, :, 6:] == 0).all() and (S.weights[1][:, 6:] == 0).all()
 
 
 def test_concat_trains_each_network_as_alone():
@@ -186,7 +218,7 @@ def test_concat_trains_each_network_as_alone():
     out = sp.forward(both, x)[1]
     assert torch.equal(out[:3], sp.forward(a, x)[1])
     assert torch.equal(out[3:], sp.forward(b, x)[1])
-    sp.train_sgd(both, teachers, 20, 0.05, batch=16, seed=3)
+    sp.train_sgd(both, teachers, 20, 0.05, batch_size=16, seed=3)
     assert not torch.equal(both.weights[0][:3], a.weights[0])  # copies, trained
     with pytest.raises(ValueError, match="widths"):
         sp.concat([a, sp.over_realized_student(T, 3, SEEDS)])
@@ -197,11 +229,11 @@ def test_concat_trains_each_network_as_alone():
 def test_perturbed_student_and_normalisation():
     T = sp.gaussian_teacher(4, [3], 5, SEEDS, bias=0.0)
     S = sp.perturbed_student(T, 2, 0.0, SEEDS)
-    assert_allclose(S.weights[0][:, :3].numpy(), T.weights[0].numpy(), atol=1e-12)
-    assert_allclose(S.weights[1][:, :, :3].numpy(), T.weights[1].numpy(), atol=1e-12)
+    assert_allclose(S.weights[0][:, :, :3].numpy(), T.weights[0].numpy(), atol=1e-12)
+    assert_allclose(S.weights[1][:, :3].numpy(), T.weights[1].numpy(), atol=1e-12)
     S = sp.perturbed_student(T, 2, 0.1, SEEDS)
-    for W, b in zip(S.weights, S.biases, strict=True):
-        assert_allclose((W.pow(2).sum(2) + b.pow(2)).numpy(), 1.0)
+    for W, b in zip(S.weights, S.biases, strict=True):  # fan-in columns and bias
+        assert_allclose((W.pow(2).sum(1) + b.pow(2)).numpy(), 1.0)
 
 
 def test_bad_inputs_name_the_argument():
@@ -210,10 +242,12 @@ def test_bad_inputs_name_the_argument():
         sp.gaussian_teacher(3, [2], 2, [])
     with pytest.raises(ValueError, match="widths"):
         sp.gaussian_teacher(3, [], 2, [0])
-    with pytest.raises(ValueError, match="d must"):
+    with pytest.raises(ValueError, match=r"\bn_in\b"):
         sp.gaussian_teacher(0, [2], 2, [0])
-    with pytest.raises(ValueError, match="p "):
+    with pytest.raises(ValueError, match=r"\bdecay\b"):
         sp.two_layer_teacher(3, 2, 2, -1.0, [0])
+    with pytest.raises(ValueError, match=r"\bwidth\b"):
+        sp.two_layer_teacher(3, 0, 2, 1.0, [0])
     with pytest.raises(ValueError, match="k must"):
         sp.over_realized_student(T, 0, SEEDS)
     with pytest.raises(ValueError, match="seeds has"):
@@ -233,7 +267,7 @@ def test_bad_inputs_name_the_argument():
     with pytest.raises(ValueError, match="p must"):
         sp.correlation(torch.zeros(3, 2), torch.zeros(3, 2), p=[0.5, 0.5, 0.5])
     with pytest.raises(ValueError, match="threshold"):
-        sp.recovered(torch.zeros(2), threshold=1.5)
+        sp.recovered(np.zeros(2), threshold=1.5)
     with pytest.raises(ValueError, match="lr"):
         sp.train_sgd(T.clone(), T, 1, lr=-1.0)
     with pytest.raises(ValueError, match="loss"):

@@ -250,9 +250,9 @@ CASES = [
     ("Student.set_weights", lambda: S.set_weights({"x0": 1}), ValueError, "W keys"),
     (
         "Student.set_weights",
-        lambda: S.set_weights({}, b={"omega": np.zeros(16)}),
+        lambda: S.set_weights({}, bias={"omega": np.zeros(16)}),
         ValueError,
-        "b",
+        "bias",
     ),
     ("Student.forward", lambda: S(X[:0]), ValueError, "X"),
     ("Student.run", lambda: S.run(X, Y * 1.0), ValueError, "y"),
@@ -744,6 +744,20 @@ CASES = [
         "students",
     ),
     ("StudentEnsemble.member", lambda: ENS.member(2), ValueError, "k"),
+    ("StudentEnsemble.W", lambda: ENS.W("x0", "omega"), ValueError, "edge"),
+    ("StudentEnsemble.W", lambda: ENS.W(0, "omega"), TypeError, "W(b, a)"),
+    (
+        "StudentEnsemble.set_weights",
+        lambda: ENS.set_weights({TOP_EDGE: np.zeros((2, 3, 15))}),
+        ValueError,
+        "W[",
+    ),
+    (
+        "StudentEnsemble.set_weights",
+        lambda: ENS.set_weights(bias={"omega": np.zeros((2, 16))}),
+        ValueError,
+        "bias",
+    ),
     ("StudentEnsemble.member", lambda: ENS.member(1.0), TypeError, "k"),
     ("StudentEnsemble.activations", lambda: ENS.activations(X * 1.0), TypeError, "X"),
     (
@@ -820,29 +834,25 @@ CASES = [
     # ------------------------------------------------------------- specialization
     (
         "separated_weights",
-        lambda: specialization.separated_weights(0, 3, np.random.default_rng(0)),
+        lambda: specialization.separated_weights(3, 0, seed=0),
         ValueError,
         "n_out",
     ),
     (
         "separated_weights",
-        lambda: specialization.separated_weights(2, 3, 0),
-        TypeError,
-        "rng",
+        lambda: specialization.separated_weights(3, 2, seed=-1),
+        ValueError,
+        "seed",
     ),
     (
         "separated_weights",
-        lambda: specialization.separated_weights(
-            2, 3, np.random.default_rng(0), [np.nan, 1.0]
-        ),
+        lambda: specialization.separated_weights(3, 2, 0, [np.nan, 1.0]),
         ValueError,
         "choices",
     ),
     (
         "separated_weights",
-        lambda: specialization.separated_weights(
-            10**5, 10**3, np.random.default_rng(0)
-        ),
+        lambda: specialization.separated_weights(10**3, 10**5, seed=0),
         ValueError,
         "n_out",
         1,
@@ -893,19 +903,19 @@ CASES = [
         "two_layer_teacher",
         lambda: specialization.two_layer_teacher(3, 2, 2, np.nan, [0]),
         ValueError,
-        "p ",
+        "decay",
     ),
     (
         "two_layer_teacher",
         lambda: specialization.two_layer_teacher(3, 0, 2, 1.0, [0]),
         ValueError,
-        "m ",
+        "width",
     ),
     (
         "two_layer_teacher",
         lambda: specialization.two_layer_teacher(3, 10**7, 2, 1.0, [0]),
         ValueError,
-        "m",
+        "width",
         1,
     ),
     ("concat", lambda: specialization.concat([NET, "x"]), TypeError, "nets[1]"),
@@ -1016,9 +1026,15 @@ CASES = [
     ("forward", lambda: specialization.forward("net", XN), TypeError, "net"),
     (
         "correlation",
-        lambda: specialization.correlation(np.zeros((3, 2)), XN),
+        lambda: specialization.correlation("x", XN),
         TypeError,
-        "a",
+        "f1",
+    ),
+    (
+        "best_match",
+        lambda: specialization.best_match(XN, XN[:4]),
+        ValueError,
+        "samples",
     ),
     (
         "correlation",
@@ -1034,11 +1050,11 @@ CASES = [
     ),
     (
         "recovered",
-        lambda: specialization.recovered(torch.zeros(2), threshold=1.5),
+        lambda: specialization.recovered(np.zeros(2), threshold=1.5),
         ValueError,
         "threshold",
     ),
-    ("recovered", lambda: specialization.recovered(np.zeros(2)), TypeError, "rho"),
+    ("recovered", lambda: specialization.recovered(torch.zeros(2)), TypeError, "rho"),
     (
         "train_sgd",
         lambda: specialization.train_sgd(NET.clone(), NET, 1, lr=np.nan),
@@ -1054,9 +1070,9 @@ CASES = [
     ),
     (
         "train_sgd",
-        lambda: specialization.train_sgd(NET.clone(), NET, 1, 0.1, batch=10**9),
+        lambda: specialization.train_sgd(NET.clone(), NET, 1, 0.1, batch_size=10**9),
         ValueError,
-        "batch",
+        "batch_size",
         1,
     ),
     (
@@ -1302,7 +1318,14 @@ def _entry_points():
                 and not issubclass(obj, BaseException)
             ):
                 names.add(name)
-                for meth, fn in vars(obj).items():
+                members = {}  # its own methods and those of its mixins (tiant_lib
+                for klass in reversed(obj.__mro__):  # classes not listed above)
+                    if klass is obj or (
+                        klass.__module__.startswith("tiant_lib")
+                        and sys.modules[klass.__module__] not in modules
+                    ):
+                        members.update(vars(klass))
+                for meth, fn in members.items():
                     if meth.startswith("_") or not inspect.isfunction(
                         getattr(fn, "__func__", fn)
                     ):
@@ -1493,9 +1516,7 @@ def test_probability_sums_may_be_off_by_exactly_atol_plus_rtol():
 def test_recovered_means_strictly_above_the_threshold():
     """specialization.recovered: "correlated above threshold", threshold in (0, 1)."""
     t = 0.95
-    rho = torch.tensor(
-        [t, np.nextafter(t, 1.0), np.nextafter(t, 0.0)], dtype=torch.float64
-    )
+    rho = np.array([t, np.nextafter(t, 1.0), np.nextafter(t, 0.0)])
     assert specialization.recovered(rho, threshold=t).tolist() == [False, True, False]
     assert specialization.recovered(rho).tolist() == [False, True, False]  # default
     for bad in (0.0, 1.0):

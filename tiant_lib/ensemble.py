@@ -4,11 +4,16 @@ An experiment about training is a statement about a *distribution* over
 seeds, so it needs many seeds. Training them one after another in a Python
 loop is slow; :class:`StudentEnsemble` stacks the weights of ``K``
 independent students of one architecture (``W_βα`` becomes a ``K × n_β × n_α``
-tensor) and runs them with batched matrix products. The members do not
-interact: the loss is the sum of the members' losses, so each member's
-gradient is its own, and SGD and Adam (element-wise optimisers) update each
-member exactly as :meth:`~tiant_lib.student.Student.fit` would. The unit
-tests check this against one-at-a-time training to float64 tolerance.
+tensor) and runs them with batched matrix products.
+
+The class has three parts, one module each:
+
+* this module: the stacked parameters, their access (``W(b, a)``,
+  ``get_weights``, ``get_biases``, ``set_weights``, ``member``) and the batched
+  forward pass (``forward``, ``activations``, ``predict``, ``losses``);
+* :mod:`tiant_lib.ensemble_training`: ``fit``, every member trained exactly as
+  :meth:`~tiant_lib.student.Student.fit` would train it alone;
+* :mod:`tiant_lib.ensemble_analysis`: ``updates``, ``sharpness``, ``event_F``.
 
 Member ``k`` is initialised exactly like ``Student(..., seed=seeds[k])``; each
 member may train on its own data set (inputs of shape ``(K, N, n_inputs)``)
@@ -24,7 +29,8 @@ import torch
 import torch.nn.functional as tfn
 
 from . import _validate as valid
-from . import seeds as seeds_mod
+from .ensemble_analysis import EnsembleAnalyses
+from .ensemble_training import EnsembleTraining
 from .hierarchy import Hierarchy
 from .student import Edge, Student
 
@@ -54,7 +60,7 @@ def _seed_list(seeds, K: int | None = None) -> list[int]:
     return [valid.seed(s, f"seeds[{k}]") for k, s in enumerate(seeds)]
 
 
-class StudentEnsemble(torch.nn.Module):
+class StudentEnsemble(EnsembleTraining, EnsembleAnalyses, torch.nn.Module):
     """``K`` independent :class:`Student` networks with stacked weights, trained as one.
 
     Parameters
@@ -70,8 +76,7 @@ class StudentEnsemble(torch.nn.Module):
     Attributes
     ----------
     K : int
-        Number of members (the stacked weights ``W_βα`` are the property
-        :attr:`W`).
+        Number of members (the stacked weights ``W_βα`` are :meth:`W`).
 
     Examples
     --------
@@ -209,28 +214,81 @@ class StudentEnsemble(torch.nn.Module):
             [stack(lambda m, i=i: m._c0[i]) for i in range(len(s0._c0))]
         )
 
-    # ------------------------------------------------------------ access
-    @property
-    def W(self) -> dict[Edge, torch.Tensor]:
-        """The stacked weights ``W_βα``, shape (K, n_β, n_α), keyed by ``(β, α)``.
+    _seed_list = staticmethod(_seed_list)  # for fit (tiant_lib.ensemble_training)
 
-        Views into the parameters: writing into them (under ``torch.no_grad``)
+    # ------------------------------------------------------------ access
+    def W(self, b: str, a: str) -> torch.Tensor:
+        """The stacked weights ``W_βα`` of edge β → α, shape (K, n_β, n_α).
+
+        A view into the parameters, like :meth:`Student.W
+        <tiant_lib.student.Student.W>`: writing into it (under ``torch.no_grad``)
         changes the ensemble.
         """
-        return {e: self._W[i][:, rows] for e, (i, rows) in self._rows.items()}
-
-    @property
-    def b(self) -> dict[str, torch.nn.Parameter]:
-        """The stacked biases ``b_α``, shape (K, n_α) (empty without biases)."""
-        if not self.bias:
-            return {}
-        return dict(zip(self.hierarchy.internal, self._bias, strict=True))
+        if not isinstance(b, str) or not isinstance(a, str):
+            raise TypeError(f"W(b, a) takes two region names, got {b!r}, {a!r}")
+        if (b, a) not in self._rows:
+            raise ValueError(
+                f"({b!r}, {a!r}) is not an edge (child, parent) of the hierarchy"
+            )
+        i, rows = self._rows[(b, a)]
+        return self._W[i][:, rows]
 
     def get_weights(self) -> dict[Edge, np.ndarray]:
         """All stacked ``W_βα`` as float64 arrays of shape (K, n_β, n_α)."""
         return {
-            e: w.detach().cpu().numpy().astype(np.float64) for e, w in self.W.items()
+            e: self._W[i][:, rows].detach().cpu().numpy().astype(np.float64)
+            for e, (i, rows) in self._rows.items()
         }
+
+    def get_biases(self) -> dict[str, np.ndarray]:
+        """All stacked biases as float64 arrays of shape (K, n_α) (empty without)."""
+        if not self.bias:
+            return {}
+        return {
+            a: v.detach().cpu().numpy().astype(np.float64)
+            for a, v in zip(self.hierarchy.internal, self._bias, strict=True)
+        }
+
+    def set_weights(
+        self,
+        W: Mapping[Edge, np.ndarray] | None = None,
+        bias: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
+        """Overwrite stacked weights and biases in place (every member at once).
+
+        Parameters
+        ----------
+        W : mapping of (β, α) to array, shape (K, n_β, n_α), optional
+            Some or all weights, keyed like :meth:`get_weights`.
+        bias : mapping of str to array, shape (K, n_α), optional
+            Biases of internal regions (needs ``bias=True``).
+
+        Raises
+        ------
+        ValueError
+            On an unknown edge or region, a wrong shape, NaN or inf; nothing is
+            written then.
+        """
+        new = []
+        for e, w in valid.mapping({} if W is None else W, "W").items():
+            if not (isinstance(e, tuple) and len(e) == 2):
+                raise ValueError(f"W keys must be (child, parent) edges, got {e!r}")
+            new.append((self.W(*e), valid.array(w, f"W[{e!r}]"), f"W[{e!r}]"))
+        index = {a: i for i, a in enumerate(self.hierarchy.internal)}
+        for a, v in valid.mapping({} if bias is None else bias, "bias").items():
+            if not self.bias:
+                raise ValueError("bias: this ensemble has no biases (bias=False)")
+            valid.region(a, index, "region in bias")
+            name = f"bias[{a!r}]"
+            new.append((self._bias[index[a]], valid.array(v, name), name))
+        for target, v, name in new:
+            if v.shape != tuple(target.shape):
+                raise ValueError(
+                    f"{name} must have shape {tuple(target.shape)}, got {v.shape}"
+                )
+        with torch.no_grad():
+            for target, v, _ in new:
+                target.copy_(torch.as_tensor(v, dtype=self.dtype))
 
     def member(self, k: int) -> Student:
         """Member ``k`` as a stand-alone :class:`Student` (a copy of its parameters)."""
@@ -249,8 +307,8 @@ class StudentEnsemble(torch.nn.Module):
             device=self.device,
         )
         with torch.no_grad():
-            for e, w in self.W.items():
-                s.W(*e).copy_(w[k])
+            for e in self.edges:
+                s.W(*e).copy_(self.W(*e)[k])
             for mine, theirs in (
                 (self._bias, s._bias),
                 (self._c1, s._c1),
@@ -404,7 +462,9 @@ class StudentEnsemble(torch.nn.Module):
                 f[a] = z[:, r]
         return f
 
-    def activations(self, X, p=None) -> dict[str, np.ndarray]:
+    def activations(
+        self, X: np.ndarray, p: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
         """Activations ``f_α(x)`` of every internal region, each of shape (K, N, n_α).
 
         ``p`` only matters with Batch Norm (it weights the BN statistics).
@@ -414,17 +474,19 @@ class StudentEnsemble(torch.nn.Module):
             f = self._forward(enc, self._weights(p, N))
         return {a: v.cpu().numpy() for a, v in f.items()}
 
-    def forward(self, X) -> torch.Tensor:
+    def forward(self, X: np.ndarray) -> torch.Tensor:
         """Top activations ``f_ω(x)`` of every member, shape (K, N, n_classes)."""
         enc, N = self._encode(X)
         return self._forward(enc, self._weights(None, N))[self.hierarchy.top]
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X: np.ndarray) -> np.ndarray:
         """Predicted classes ``argmax f_ω(x)``, shape (K, N)."""
         with torch.no_grad():
             return self(X).argmax(-1).cpu().numpy()
 
-    def losses(self, X, y, p=None) -> torch.Tensor:
+    def losses(
+        self, X: np.ndarray, y: np.ndarray, p: np.ndarray | None = None
+    ) -> torch.Tensor:
         """Each member's loss ``Σ_i p_i ||f_ω(x_i) − onehot(y_i)||² / 2``, shape (K,).
 
         Differentiable (a torch tensor).
@@ -434,407 +496,6 @@ class StudentEnsemble(torch.nn.Module):
         target = self._targets(y, N)
         out = self._forward(enc, pt)[self.hierarchy.top]
         return 0.5 * (pt * ((out - target) ** 2).sum(-1)).sum(-1)
-
-    def updates(self, X, y, p=None) -> dict[Edge, np.ndarray]:
-        """Each member's update ``ΔW_βα = −∂L/∂W_βα``, (K, n_β, n_α) (§2, Thm 4)."""
-        loss = self.losses(X, y, p).sum()
-        grads = torch.autograd.grad(loss, list(self._W))
-        return {
-            e: -grads[i][:, rows].cpu().numpy() for e, (i, rows) in self._rows.items()
-        }
-
-    def sharpness(
-        self, X, y, p=None, sigma: float = 0.1, draws: int = 8, seed: int = 0
-    ) -> np.ndarray:
-        """How much each member's loss rises when its parameters are jiggled.
-
-        The mean over ``draws`` random perturbations ``θ ← θ (1 + σ ξ)``
-        (``ξ`` standard normal, element-wise, every parameter) of
-        ``L(perturbed) − L(θ)`` on ``(X, y, p)``: small for a *flat* solution.
-        The parameters are restored afterwards. A common proxy for the
-        flatness that SGD's noise (paper §5.3: a step with a perturbed
-        ``P̂``) is said to favour.
-
-        Returns
-        -------
-        ndarray, shape (K,)
-        """
-        sigma = valid.real(sigma, "sigma", lo=0.0)
-        draws = valid.integer(draws, "draws", lo=1)
-        seed = valid.seed(seed)
-        gen = seeds_mod.torch_generator(int(seed))
-        params = list(self.parameters())
-        saved = [q.detach().clone() for q in params]
-        rise = np.zeros(self.K)
-        with torch.no_grad():
-            base = self.losses(X, y, p).cpu().numpy()
-            try:
-                for _ in range(draws):
-                    for q, s0 in zip(params, saved, strict=True):
-                        xi = torch.randn(s0.shape, generator=gen, dtype=s0.dtype)
-                        q.copy_(s0 * (1 + sigma * xi.to(s0.device)))
-                    rise += self.losses(X, y, p).cpu().numpy() - base
-            finally:
-                for q, s0 in zip(params, saved, strict=True):
-                    q.copy_(s0)
-        return rise / draws
-
-    def event_F(self, teacher, X=None, p=None) -> dict[str, np.ndarray]:
-        """Each member's event averages ``F_α = E[f_α(x) | z_α]``, shape (K, m_α, n_α).
-
-        Paper §2 (the event-level activations of Theorems 2 and 4).
-
-        The same numbers as ``event_averages(self.member(k), teacher).F``, for
-        every member at once; by default over the teacher's whole input space
-        weighted by ``P(x)`` (exact). NaN rows for events of zero probability.
-        """
-        from .teacher import Teacher
-
-        valid.of_type(teacher, "teacher", Teacher)
-        th, h = teacher.hierarchy, self.hierarchy
-        if th is not h and (th.edges != h.edges or th.leaves != h.leaves):
-            raise ValueError("teacher must be built on the ensemble's hierarchy")
-        if teacher.d != self.d:
-            raise ValueError(f"teacher has d = {teacher.d}, the ensemble d = {self.d}")
-        if X is None:
-            if p is not None:
-                raise ValueError("p is given without X (p weights the rows of X)")
-            X, p = teacher.enumerate()
-        X = _as_int_array(X, "X")
-        if X.ndim != 2:
-            raise ValueError(
-                f"X must be shared by the members, shape (N, n), got {X.shape}"
-            )
-        N = len(X)
-        p = np.full(N, 1.0 / N) if p is None else valid.prob_vector(p, "p")
-        if p.shape != (N,):
-            raise ValueError(f"p must have shape ({N},), got {p.shape}")
-        valid.size(
-            self.K * max(teacher.m[a] * self.n[a] for a in h.internal),
-            "teacher",
-            "event averages in one F_α (K × m_α × n_α)",
-        )
-        f = self.activations(X, p)
-        z = teacher.events(X)
-        out = {}
-        for a in self.hierarchy.internal:
-            m = teacher.m[a]
-            wz = np.zeros((N, m))
-            wz[np.arange(N), z[a]] = p
-            prior = wz.sum(0)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                F = np.einsum("na,kni->kai", wz, f[a]) / prior[None, :, None]
-            F[:, prior == 0] = np.nan
-            out[a] = F
-        return out
-
-    # ------------------------------------------------------------ training
-    def fit(
-        self,
-        X,
-        y,
-        steps: int,
-        lr: float,
-        p=None,
-        batch_size: int | None = None,
-        optimizer: str = "sgd",
-        seeds: Sequence[int] | int = 0,
-    ) -> np.ndarray:
-        """Train every member as :meth:`~tiant_lib.student.Student.fit` would, alone.
-
-        Parameters
-        ----------
-        X : ndarray of int, shape (N, n_inputs) or (K, N, n_inputs)
-            Shared inputs, or one training set per member.
-        y : ndarray of int, shape (N,) or (K, N)
-            Shared labels, or one label vector per member.
-        steps : int
-        lr : float
-        p : ndarray, shape (N,) or (K, N), optional
-            Sample weights (uniform by default). With ``batch_size`` they are
-            the sampling probabilities of the mini-batches.
-        batch_size : int, optional
-            ``None``: full-batch gradient descent. Otherwise member ``k`` draws
-            its batches exactly as ``Student.fit(..., seed=seeds[k])`` does.
-        optimizer : {"sgd", "adam"}
-        seeds : int or sequence of int
-            Mini-batch seeds, one per member (one int: the same for all).
-
-        Returns
-        -------
-        ndarray, shape (steps, K)
-            Each member's batch loss before each update.
-        """
-        steps = valid.integer(steps, "steps", lo=1)
-        valid.size(steps * self.K, "steps", "recorded losses (steps × K)", "MAX_BATCH")
-        lr = valid.positive(lr, "lr")
-        valid.one_of(optimizer, "optimizer", ("sgd", "adam"))
-        if batch_size is not None:
-            batch_size = valid.integer(batch_size, "batch_size", lo=1)
-            valid.size(
-                steps * self.K * batch_size,
-                "batch_size",
-                "drawn sample indices (steps × K × batch_size)",
-                "MAX_BATCH",
-            )
-        if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
-            seeds = [valid.seed(seeds, "seeds")] * self.K
-        else:
-            seeds = _seed_list(seeds, self.K)
-        if len(seeds) != self.K:
-            raise ValueError(f"seeds must hold {self.K} ints, got {len(seeds)}")
-        enc, N = self._encode(X)
-        pt = self._weights(p, N)
-        target = self._targets(y, N)
-        idx = None
-        if batch_size is not None:
-            pn = pt.cpu().numpy()
-            idx = torch.as_tensor(
-                np.stack(
-                    [
-                        seeds_mod.rng(int(s)).choice(N, size=(steps, batch_size), p=pk)
-                        for s, pk in zip(seeds, pn, strict=True)
-                    ],
-                    axis=1,
-                ),
-                device=self.device,
-            )  # (steps, K, B)
-        if self.batchnorm or not self.hand_written_backward:
-            return self._fit_autograd(enc, pt, target, steps, lr, optimizer, idx)
-        return self._fit_by_hand(X, pt, target, steps, lr, optimizer, idx)
-
-    #: Train without Batch Norm by the hand-written backward pass of
-    #: ``_fit_by_hand`` (the tests switch it off to compare with autograd).
-    hand_written_backward = True
-
-    def _adam(self, optimizer: str, lr: float):
-        """The update ``g -> Δθ`` of torch.optim's SGD / Adam (default betas, eps).
-
-        Element by element, on one flat (K, P) gradient: a handful of
-        operations per step instead of a loop over every parameter tensor.
-        """
-        beta1, beta2, adam_eps = 0.9, 0.999, 1e-8
-        state = {}
-
-        def step(g: torch.Tensor, t: int) -> torch.Tensor:
-            if optimizer == "sgd":
-                return g.mul_(-lr)
-            if not state:
-                state["m"], state["v"] = torch.zeros_like(g), torch.zeros_like(g)
-            m1, v2 = state["m"], state["v"]
-            m1.lerp_(g, 1 - beta1)
-            v2.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-            bc1, bc2 = 1 - beta1 ** (t + 1), 1 - beta2 ** (t + 1)
-            denom = (v2.sqrt() / bc2**0.5).add_(adam_eps)
-            return (m1 / denom).mul_(-lr / bc1)
-
-        return step
-
-    def _fit_autograd(self, enc, pt, target, steps, lr, optimizer, idx):
-        """:meth:`fit`'s loop with autograd (any architecture, Batch Norm included)."""
-        params = list(self.parameters())
-        size = [q[0].numel() for q in params]
-        update = self._adam(optimizer, lr)
-        if idx is not None:
-            rows = torch.arange(self.K, device=self.device)[:, None]
-            B = idx.shape[-1]
-            pb = torch.full((self.K, B), 1.0 / B, dtype=self.dtype, device=self.device)
-        top = self.hierarchy.top
-        history = torch.empty(steps, self.K, dtype=self.dtype)
-        for t in range(steps):
-            if idx is None:
-                batch, tg, w = enc, target, pt
-            else:
-                i = idx[t]
-                batch = {
-                    r: (v[i] if v.ndim == 2 else v[rows, i]) for r, v in enc.items()
-                }
-                tg, w = target[rows, i], pb
-            out = self._forward(batch, w)[top]
-            loss = 0.5 * (w * ((out - tg) ** 2).sum(-1)).sum(-1)
-            grads = torch.autograd.grad(loss.sum(), params)
-            g = torch.cat([gr.reshape(self.K, -1) for gr in grads], 1)
-            step = update(g, t)
-            with torch.no_grad():
-                for q, d in zip(params, step.split(size, 1), strict=True):
-                    q.add_(d.view_as(q))
-            history[t] = loss.detach()
-        return history.numpy()
-
-    def _layer_plan(self) -> list[dict]:
-        """How :meth:`_fit_by_hand` lays out the network, one entry per layer.
-
-        All internal regions of one layer (``Hierarchy.layer``) form one
-        block: their weights, padded with structural zeros, are one dense
-        matrix ``(K, inputs, Σ n_α)`` from the layer's sources (the one-hot
-        leaves, source ``-1``, or lower blocks) to its regions' nodes, so a
-        layer is one batched product forward and two backward.
-        """
-        if getattr(self, "_plan_cache", None) is not None:
-            return self._plan_cache
-        h = self.hierarchy
-        position = {x: i for i, x in enumerate(h.leaves)}
-        by_layer: dict[int, list[int]] = {}
-        for i, a in enumerate(h.internal):
-            by_layer.setdefault(-h.layer(a), []).append(i)
-        where: dict[str, tuple[int, int]] = {}  # region -> (block, first column)
-        width = {-1: len(h.leaves) * self.d}
-        plan = []
-        for gi, key in enumerate(sorted(by_layer)):
-            group = by_layer[key]
-            cols = 0
-            for i in group:
-                where[h.internal[i]] = (gi, cols)
-                cols += self.n[h.internal[i]]
-            width[gi] = cols
-
-            def source(b):
-                return -1 if h.is_leaf(b) else where[b][0]
-
-            sources = sorted(
-                {source(b) for i in group for b in h.children(h.internal[i])}
-            )
-            offset, start = {}, 0
-            for src in sources:
-                offset[src], start = start, start + width[src]
-            # flat positions in the (inputs, cols) matrix of each region's rows
-            places = []
-            for i in group:
-                a = h.internal[i]
-                c0 = where[a][1]
-                rows = []
-                for b in h.children(a):
-                    r0 = offset[source(b)] + (
-                        position[b] * self.d if h.is_leaf(b) else where[b][1]
-                    )
-                    rows += range(r0, r0 + self.n[b])
-                r = torch.tensor(rows)[:, None]
-                c = torch.arange(c0, c0 + self.n[a])[None, :]
-                places.append((r * cols + c).reshape(-1))
-            place = torch.cat(places).to(self.device)
-            plan.append(
-                dict(
-                    group=group,
-                    sources=sources,
-                    offset=offset,
-                    shape=(start, cols),
-                    place=place,
-                    relu=(
-                        self.output
-                        if h.internal[group[0]] == h.top
-                        else self.activation
-                    )
-                    == "relu",
-                )
-            )
-        self._plan_cache = plan
-        return plan
-
-    def _fit_by_hand(self, X, pt, target, steps, lr, optimizer, idx):
-        """:meth:`fit`'s loop without Batch Norm, backpropagating by hand.
-
-        The same gradients as autograd (the unit tests compare both to float64
-        rounding) with a few batched products per layer: the per-operation
-        overhead of autograd on these small tensors dominated the run time.
-        """
-        K, dev, dt = self.K, self.device, self.dtype
-        plan = self._layer_plan()
-        top_block = len(plan) - 1
-        # the one-hot code of every leaf, (N, L d) or (K, N, L d)
-        Xt = torch.as_tensor(np.asarray(X), dtype=torch.long, device=dev)
-        eye = torch.eye(self.d, dtype=dt, device=dev)
-        leaves = eye[Xt].reshape(*Xt.shape[:-1], -1)
-        # the parameters as one flat (K, P) tensor; each layer's dense weights
-        # and biases are views into it
-        sizes = []
-        for blk in plan:
-            sizes += [blk["shape"][0] * blk["shape"][1], blk["shape"][1]]
-        theta = torch.zeros(K, sum(sizes), dtype=dt, device=dev)
-        views = theta.split(sizes, 1)
-        mask = torch.zeros_like(theta)
-        masks = mask.split(sizes, 1)
-        with torch.no_grad():
-            for li, blk in enumerate(plan):
-                W, b = views[2 * li], views[2 * li + 1]
-                blk_W = torch.cat([self._W[i].reshape(K, -1) for i in blk["group"]], 1)
-                W.index_copy_(1, blk["place"], blk_W)
-                masks[2 * li].index_fill_(1, blk["place"], 1.0)
-                if self.bias:
-                    b.copy_(torch.cat([self._bias[i] for i in blk["group"]], 1))
-                    masks[2 * li + 1].fill_(1.0)
-        Ws = [views[2 * li].view(K, *blk["shape"]) for li, blk in enumerate(plan)]
-        bs = [views[2 * li + 1][:, None, :] for li in range(len(plan))]
-        update = self._adam(optimizer, lr)
-        if idx is not None:
-            rows = torch.arange(K, device=dev)[:, None]
-            B = idx.shape[-1]
-            pb = torch.full((K, B), 1.0 / B, dtype=dt, device=dev)
-        history = torch.empty(steps, K, dtype=dt)
-        for t in range(steps):
-            if idx is None:
-                x0, tg, w = leaves, target, pt
-            else:
-                i = idx[t]
-                x0 = leaves[i] if leaves.ndim == 2 else leaves[rows, i]
-                tg, w = target[rows, i], pb
-            # forward: the input and the output of every layer block
-            acts = {-1: x0}
-            ins = []
-            for li, blk in enumerate(plan):
-                parts = [acts[s] for s in blk["sources"]]
-                if len(parts) > 1:
-                    parts = [v.expand(K, *v.shape[-2:]) for v in parts]
-                x = parts[0] if len(parts) == 1 else torch.cat(parts, -1)
-                z = torch.matmul(x, Ws[li])
-                if self.bias:
-                    z += bs[li]
-                if blk["relu"]:
-                    z.relu_()
-                ins.append(x)
-                acts[li] = z
-            r = acts[top_block] - tg
-            wr = r * w[..., None]  # ∂L/∂f_ω, sample by sample
-            history[t] = 0.5 * (wr * r).sum((1, 2))
-            # backward, top layer first
-            grads = {top_block: wr}
-            dW, db = [None] * len(plan), [None] * len(plan)
-            for li in range(len(plan) - 1, -1, -1):
-                blk, gz = plan[li], grads.pop(li)
-                if blk["relu"]:
-                    gz = gz.mul_(acts[li] > 0)
-                x = ins[li]
-                dW[li] = torch.matmul(x.transpose(-1, -2), gz)
-                db[li] = gz.sum(-2)
-                inner = [s for s in blk["sources"] if s >= 0]
-                if inner:
-                    gx = torch.matmul(gz, Ws[li].transpose(-1, -2))
-                    for s in inner:
-                        o = blk["offset"][s]
-                        piece = gx[..., o : o + acts[s].shape[-1]]
-                        if s in grads:
-                            grads[s] += piece
-                        else:
-                            grads[s] = piece.contiguous()
-            g = torch.cat(
-                [v for li in range(len(plan)) for v in (dW[li].reshape(K, -1), db[li])],
-                1,
-            ).mul_(mask)
-            theta.add_(update(g, t))
-        with torch.no_grad():
-            for li, blk in enumerate(plan):
-                flat = views[2 * li].index_select(1, blk["place"])
-                start = 0
-                for i in blk["group"]:
-                    n = self._W[i][0].numel()
-                    self._W[i].copy_(flat[:, start : start + n].view_as(self._W[i]))
-                    start += n
-                if self.bias:
-                    start = 0
-                    for i in blk["group"]:
-                        n = self._bias[i].shape[1]
-                        self._bias[i].copy_(views[2 * li + 1][:, start : start + n])
-                        start += n
-        return history.numpy()
 
     def __repr__(self) -> str:
         widths = ", ".join(f"{a}: {self.n[a]}" for a in self.hierarchy.internal)

@@ -31,6 +31,7 @@ import torch
 from . import _validate as valid
 from .batchnorm import bn_forward
 from .hierarchy import Hierarchy
+from .specialization import best_match
 from .student import Student
 
 __all__ = ["History", "LCNet", "best_correlation"]
@@ -187,16 +188,16 @@ class LCNet(torch.nn.Module):
             acts.append(x)
         raise AssertionError("unreachable")
 
-    def forward(self, X) -> torch.Tensor:
+    def forward(self, X: np.ndarray) -> torch.Tensor:
         """Top outputs of every member, shape ``(K, N, n_classes)``."""
         return self._forward(self._encode(X))[2]
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X: np.ndarray) -> np.ndarray:
         """Predicted class of every member, shape ``(K, N)``."""
         with torch.no_grad():
             return self.forward(X).argmax(-1).numpy()
 
-    def activations(self, X) -> list[np.ndarray]:
+    def activations(self, X: np.ndarray) -> list[np.ndarray]:
         """Post-ReLU activations of each hidden layer (bottom first), each of shape
         ``(K, N, fields, n)``."""
         with torch.no_grad():
@@ -220,7 +221,7 @@ class LCNet(torch.nn.Module):
             )
         return torch.as_tensor(y)
 
-    def loss(self, X, y) -> torch.Tensor:
+    def loss(self, X: np.ndarray, y: np.ndarray) -> torch.Tensor:
         """Each member's ``mean_i ||f_ω(x_i) − y_i||² / 2``, shape ``(K,)``."""
         x = self._encode(X)
         out = self._forward(x)[2]
@@ -228,8 +229,8 @@ class LCNet(torch.nn.Module):
 
     def fit(
         self,
-        X,
-        y,
+        X: np.ndarray,
+        y: np.ndarray,
         steps: int,
         lr: float,
         batch_size: int | None = None,
@@ -324,14 +325,16 @@ class LCNet(torch.nn.Module):
         return s
 
 
-def best_correlation(teacher: LCNet, student: LCNet, X) -> list[np.ndarray]:
+def best_correlation(teacher: LCNet, student: LCNet, X: np.ndarray) -> list[np.ndarray]:
     """Each teacher node's best correlation with a student node of the same field.
 
-    The specialization measure of the follow-up papers
-    (:func:`tiant_lib.specialization.best_correlation`), field by field: the
-    networks are locally connected, so a teacher node of field α can only be
-    matched by a student node of α. ``ρ_j = max_k corr(f_j, f_k)`` over the
-    inputs ``X`` (Pearson, :func:`tiant_lib.specialization.correlation`).
+    The specialization measure of the follow-up papers, computed by
+    :func:`tiant_lib.specialization.best_match` as for
+    :func:`tiant_lib.specialization.best_correlation`; the one difference is the
+    pool of candidates: the networks are locally connected, so a teacher node of
+    field α is matched only against the student nodes of α (field by field), not
+    against a whole layer. ``ρ_j = max_k corr(f_j, f_k)`` over the inputs ``X``
+    (Pearson).
 
     Parameters
     ----------
@@ -347,8 +350,6 @@ def best_correlation(teacher: LCNet, student: LCNet, X) -> list[np.ndarray]:
         Shape ``(K_student, fields, n_teacher)``; NaN where the teacher node is
         constant on ``X`` (dead: nothing to recover).
     """
-    from .specialization import correlation
-
     valid.of_type(teacher, "teacher", LCNet)
     valid.of_type(student, "student", LCNet)
     if teacher.K != 1:
@@ -358,9 +359,7 @@ def best_correlation(teacher: LCNet, student: LCNet, X) -> list[np.ndarray]:
     out = []
     acts = zip(teacher.activations(X), student.activations(X), strict=True)
     for t, s in acts:  # (1, N, F, n_t), (K, N, F, n_s)
-        t = torch.as_tensor(t[0]).permute(1, 0, 2)  # F, N, n_t
-        s = torch.as_tensor(s).permute(0, 2, 1, 3)  # K, F, N, n_s
-        rho = correlation(t.expand(s.shape[0], -1, -1, -1), s).amax(-1)
-        dead = t.var(1) <= 1e-24 * t.pow(2).mean(1)  # F, n_t
-        out.append(torch.where(dead, torch.nan, rho).numpy())
+        t = t[0].transpose(1, 0, 2)  # F, N, n_t
+        s = s.transpose(0, 2, 1, 3)  # K, F, N, n_s
+        out.append(best_match(t, s))  # t broadcasts over the K members
     return out

@@ -13,8 +13,12 @@ This module follows the protocols of the public code of both papers
 (``facebookresearch/luckmatters``: ``luckmatter/recon_multilayer.py``,
 ``luckmatter/test_multilayer.py``, ``student_specialization/recon_two_layer.py``).
 Every network here is a *batch* of independent networks, one per seed:
-layer ``l`` has weights of shape ``(S, n_out, n_in)`` and biases ``(S, n_out)``,
-so many seeds train as one model with batched matrix products.
+layer ``l`` has weights of shape ``(S, n_in, n_out)`` (inputs on rows, as
+everywhere in the library: ``h_{l+1} = relu(h_l W_l + b_l)``) and biases
+``(S, n_out)``, so many seeds train as one model with batched matrix products.
+The analyses (:func:`correlation`, :func:`best_match`, :func:`best_correlation`,
+:func:`recovered`, :func:`fan_out_strength`) return NumPy arrays;
+:func:`forward` keeps torch tensors.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -29,6 +34,8 @@ import torch
 from . import _validate as valid
 from .seeds import rng as rng_for
 from .seeds import torch_generator
+
+ArrayOrTensor = np.ndarray | torch.Tensor
 
 CHOICES = (-0.5, -0.25, 0.0, 0.25, 0.5)
 """Entries of the teachers' weights in the repository's ``init_separate_w``."""
@@ -41,8 +48,8 @@ class Net:
     Attributes
     ----------
     weights : list of torch.Tensor
-        ``weights[l]`` has shape ``(S, n_{l+1}, n_l)``; the last entry is the
-        output layer.
+        ``weights[l]`` has shape ``(S, n_l, n_{l+1})`` (inputs on rows); the last
+        entry is the output layer.
     biases : list of torch.Tensor
         ``biases[l]`` has shape ``(S, n_{l+1})``.
     """
@@ -57,8 +64,8 @@ class Net:
 
     @property
     def widths(self) -> list[int]:
-        """Layer sizes from the input to the output: ``[d, n_1, ..., n_out]``."""
-        return [self.weights[0].shape[2]] + [W.shape[1] for W in self.weights]
+        """Layer sizes from the input to the output: ``[n_in, n_1, ..., n_out]``."""
+        return [self.weights[0].shape[1]] + [W.shape[2] for W in self.weights]
 
     def clone(self) -> Net:
         """A deep copy (detached)."""
@@ -127,17 +134,27 @@ def _net_size(S: int, sizes, name: str) -> None:
 
 
 def separated_weights(
-    n_out: int, n_in: int, rng: np.random.Generator, choices=CHOICES
+    n_in: int, n_out: int, seed: int, choices: Sequence[float] = CHOICES
 ) -> np.ndarray:
-    """Random ``n_out × n_in`` weights: entries in ``choices``, distinct non-zero rows.
+    """Random ``n_in × n_out`` weights: entries in ``choices``, distinct non-zero
+    columns (one column per node: its fan-in).
 
     The teacher weights of both papers' experiments (the repository's
-    ``init_separate_w``): well separated teacher nodes.
+    ``init_separate_w``): well separated teacher nodes. ``seed`` goes through
+    :mod:`tiant_lib.seeds`.
     """
-    n_out, n_in = _check_pos_int(n_out, "n_out"), _check_pos_int(n_in, "n_in")
-    valid.size(n_out * n_in, "n_out", "weights (n_out × n_in)")
-    valid.of_type(rng, "rng", np.random.Generator)
+    n_in, n_out = _check_pos_int(n_in, "n_in"), _check_pos_int(n_out, "n_out")
+    valid.size(n_out * n_in, "n_out", "weights (n_in × n_out)")
+    seed = valid.seed(seed)
     choices = _check_choices(choices)
+    return _separated_rows(n_out, n_in, rng_for(seed), choices).T
+
+
+def _separated_rows(
+    n_out: int, n_in: int, rng: np.random.Generator, choices: np.ndarray
+) -> np.ndarray:
+    """:func:`separated_weights` transposed (``n_out × n_in``, distinct rows), drawn
+    from ``rng``: the teachers draw several layers from one stream."""
     # u**n_in - 1 distinct non-zero rows; n_in is capped so the power stays small
     if len(np.unique(choices)) ** min(n_in, 64) - 1 < n_out:
         raise ValueError(f"cannot draw {n_out} distinct non-zero rows of length {n_in}")
@@ -152,13 +169,13 @@ def separated_weights(
 
 
 def gaussian_teacher(
-    d: int,
-    widths,
+    n_in: int,
+    widths: Sequence[int],
     n_out: int,
-    seeds,
+    seeds: Sequence[int],
     bias: float | None = None,
-    choices=CHOICES,
-    device="cpu",
+    choices: Sequence[float] = CHOICES,
+    device: str | torch.device = "cpu",
 ) -> Net:
     """The multi-layer teacher of *Luck Matters* (``recon_multilayer.py``), per seed.
 
@@ -170,8 +187,8 @@ def gaussian_teacher(
 
     Parameters
     ----------
-    d : int
-        Input dimension.
+    n_in : int
+        Input dimension (the inputs are Gaussian vectors of this length).
     widths : sequence of int
         Hidden widths, bottom first (the repository: ``[10, 15, 20, 25]``).
     n_out : int
@@ -179,26 +196,26 @@ def gaussian_teacher(
     seeds : sequence of int
         One teacher per seed.
     """
-    d, n_out = _check_pos_int(d, "d"), _check_pos_int(n_out, "n_out")
-    sizes = [d] + _check_widths(widths) + [n_out]
+    n_in, n_out = _check_pos_int(n_in, "n_in"), _check_pos_int(n_out, "n_out")
+    sizes = [n_in] + _check_widths(widths) + [n_out]
     seeds = _check_seeds(seeds)
     _net_size(len(seeds), sizes, "widths")
-    _check_choices(choices)
+    choices = _check_choices(choices)
     if bias is not None:
         bias = valid.real(bias, "bias")
     Ws, bs = [], []
     for seed in seeds:
         rng = rng_for(seed)
         W_s, b_s = [], []
-        for n_in, n_o in itertools.pairwise(sizes):
-            W = separated_weights(n_o, n_in, rng, choices)
+        for n_i, n_o in itertools.pairwise(sizes):
+            W = _separated_rows(n_o, n_i, rng, choices)
             if bias is None:
                 b = rng.uniform(-0.5, 0.5, size=n_o)
                 norm = np.linalg.norm(W, axis=1)
             else:
                 b = np.full(n_o, float(bias))
                 norm = np.sqrt(np.linalg.norm(W, axis=1) ** 2 + b**2)
-            W_s.append(W / norm[:, None])
+            W_s.append((W / norm[:, None]).T)  # n_in × n_out
             b_s.append(b / norm)
         Ws.append(W_s)
         bs.append(b_s)
@@ -209,42 +226,46 @@ def gaussian_teacher(
 
 
 def two_layer_teacher(
-    d: int,
-    m: int,
-    c: int,
-    p: float,
-    seeds,
+    n_in: int,
+    width: int,
+    n_out: int,
+    decay: float,
+    seeds: Sequence[int],
     bias: float = -0.1,
-    choices=CHOICES,
-    device="cpu",
+    choices: Sequence[float] = CHOICES,
+    device: str | torch.device = "cpu",
     reverse: bool = False,
 ) -> Net:
     """The two-layer teacher of *Student Specialization* (``recon_two_layer.py``).
 
-    ``m`` hidden nodes with :func:`separated_weights` rows normalised to unit
-    norm and bias ``bias``; ``c`` linear outputs whose fan-in weights from
-    hidden node ``i`` (0-based) are divided by ``(i + 1)^p`` — teacher node 0
-    is the strongest, node ``m - 1`` the weakest; output biases ``bias``.
+    ``width`` hidden nodes whose :func:`separated_weights` fan-ins are normalised
+    to unit norm, bias ``bias``; ``n_out`` linear outputs whose fan-in weights from
+    hidden node ``i`` (0-based) are divided by ``(i + 1)^decay`` (the repository's
+    ``p``) — teacher node 0 is the strongest, node ``width - 1`` the weakest;
+    output biases ``bias``.
 
-    ``reverse=True`` (ours, a control) divides by ``(m - i)^p`` instead: the
-    same draws (same hidden nodes, same raw output weights), the strengths in
-    the opposite order — node ``m - 1`` the strongest.
+    ``reverse=True`` (ours, a control) divides by ``(width - i)^decay`` instead:
+    the same draws (same hidden nodes, same raw output weights), the strengths in
+    the opposite order — node ``width - 1`` the strongest.
     """
-    d, m, c = (_check_pos_int(v, n) for v, n in ((d, "d"), (m, "m"), (c, "c")))
-    p = valid.real(p, "p (fan-out strength decay)", lo=0.0)
+    n_in, width, n_out = (
+        _check_pos_int(v, n)
+        for v, n in ((n_in, "n_in"), (width, "width"), (n_out, "n_out"))
+    )
+    decay = valid.real(decay, "decay", lo=0.0)
     bias = valid.real(bias, "bias")
     valid.flag(reverse, "reverse")
-    rank = np.arange(m, 0, -1) if reverse else np.arange(1, m + 1)
+    rank = np.arange(width, 0, -1) if reverse else np.arange(1, width + 1)
     seeds = _check_seeds(seeds)
-    _net_size(len(seeds), [d, m, c], "m")
-    _check_choices(choices)
+    _net_size(len(seeds), [n_in, width, n_out], "width")
+    choices = _check_choices(choices)
     W1s, W2s = [], []
     for seed in seeds:
         rng = rng_for(seed)
-        W1 = separated_weights(m, d, rng, choices)
-        W1s.append(W1 / np.linalg.norm(W1, axis=1, keepdims=True))
-        W2 = separated_weights(c, m, rng, choices)
-        W2s.append(W2 / (rank**p)[None, :])
+        W1 = _separated_rows(width, n_in, rng, choices)
+        W1s.append((W1 / np.linalg.norm(W1, axis=1, keepdims=True)).T)
+        W2 = _separated_rows(n_out, width, rng, choices)
+        W2s.append((W2 / (rank**decay)[None, :]).T)
     S = len(W1s)
     return Net(
         [
@@ -252,13 +273,13 @@ def two_layer_teacher(
             torch.tensor(np.stack(W2s), device=device),
         ],
         [
-            torch.full((S, m), float(bias), dtype=torch.float64, device=device),
-            torch.full((S, c), float(bias), dtype=torch.float64, device=device),
+            torch.full((S, width), float(bias), dtype=torch.float64, device=device),
+            torch.full((S, n_out), float(bias), dtype=torch.float64, device=device),
         ],
     )
 
 
-def concat(nets) -> Net:
+def concat(nets: Sequence[Net]) -> Net:
     """One batch holding the networks of several batches, in order.
 
     Every batch must have the same layer sizes (pad narrower students with
@@ -281,8 +302,9 @@ def concat(nets) -> Net:
     )
 
 
-def fan_out_strength(teacher: Net, layer: int = 0) -> torch.Tensor:
-    """Norm of each node's fan-out weights: ``‖W_{l+1}[:, j]‖``, shape ``(S, n_{l+1})``.
+def fan_out_strength(teacher: Net, layer: int = 0) -> np.ndarray:
+    """Norm of each hidden node's fan-out weights: ``‖W_{l+1}[j, :]‖``, shape
+    ``(S, n_{l+1})``.
 
     ``layer`` counts hidden layers from the bottom (0 = lowest).
     """
@@ -290,14 +312,14 @@ def fan_out_strength(teacher: Net, layer: int = 0) -> torch.Tensor:
     if L < 1:
         raise ValueError("teacher has no hidden layer")
     layer = valid.integer(layer, "layer", 0, L - 1)
-    return teacher.weights[layer + 1].norm(dim=1)
+    return teacher.weights[layer + 1].norm(dim=2).cpu().numpy()
 
 
 def over_realized_student(
     teacher: Net,
     k: int,
-    seeds,
-    init: str = "default",
+    seeds: Sequence[int],
+    init: Literal["default", "small"] = "default",
     scale: float = 0.005,
     width: int | None = None,
 ) -> Net:
@@ -334,7 +356,7 @@ def over_realized_student(
     _net_size(len(seeds), full, "k" if width is None else "width")
     real = [sizes[0]] + hidden + [sizes[-1]]
     Ws = [
-        torch.zeros(len(seeds), o, i, dtype=torch.float64)
+        torch.zeros(len(seeds), i, o, dtype=torch.float64)
         for i, o in itertools.pairwise(full)
     ]
     bs = [torch.zeros(len(seeds), o, dtype=torch.float64) for o in full[1:]]
@@ -343,21 +365,21 @@ def over_realized_student(
         for li, (i, o) in enumerate(itertools.pairwise(real)):
             if init == "default":
                 bound = 1 / np.sqrt(i)
-                Ws[li][s, :o, :i] = (
+                Ws[li][s, :i, :o] = (
                     torch.rand(o, i, generator=g, dtype=torch.float64) * 2 - 1
-                ) * bound
+                ).T * bound
                 bs[li][s, :o] = (
                     torch.rand(o, generator=g, dtype=torch.float64) * 2 - 1
                 ) * bound
             else:
-                Ws[li][s, :o, :i] = (
-                    torch.randn(o, i, generator=g, dtype=torch.float64) * scale
+                Ws[li][s, :i, :o] = (
+                    torch.randn(o, i, generator=g, dtype=torch.float64).T * scale
                 )
     device = teacher.weights[0].device
     return Net([W.to(device) for W in Ws], [b.to(device) for b in bs])
 
 
-def perturbed_student(teacher: Net, k: int, noise: float, seeds) -> Net:
+def perturbed_student(teacher: Net, k: int, noise: float, seeds: Sequence[int]) -> Net:
     """The "lucky node" student of ``test_multilayer.py --perturb``.
 
     Every weight and bias is ``N(0, noise²)``; the first ``m_l`` nodes of each
@@ -373,11 +395,11 @@ def perturbed_student(teacher: Net, k: int, noise: float, seeds) -> Net:
     _net_size(len(seeds), full, "k")
     Ws, bs = [], []
     for li, (i, o) in enumerate(itertools.pairwise(full)):
-        W = torch.empty(len(seeds), o, i, dtype=torch.float64)
+        W = torch.empty(len(seeds), i, o, dtype=torch.float64)
         b = torch.empty(len(seeds), o, dtype=torch.float64)
         for s, seed in enumerate(seeds):
             g = torch_generator((seed * 1000 + li) % valid.SEED_LIMIT)
-            W[s] = torch.randn(o, i, generator=g, dtype=torch.float64) * noise
+            W[s] = torch.randn(o, i, generator=g, dtype=torch.float64).T * noise
             b[s] = torch.randn(o, generator=g, dtype=torch.float64) * noise
         Wt, bt = teacher.weights[li].cpu(), teacher.biases[li].cpu()
         W[:, : Wt.shape[1], : Wt.shape[2]] += Wt
@@ -393,7 +415,8 @@ def perturbed_student(teacher: Net, k: int, noise: float, seeds) -> Net:
 def normalize_fan_in(net: Net) -> None:
     """Divide each node's fan-in vector (weights and bias) by its norm, in place.
 
-    ``test_multilayer.py`` does this after every step (``W /= W.norm(dim=0)``).
+    ``test_multilayer.py`` does this after every step (``W /= W.norm(dim=0)``); a
+    node's fan-in is a column of ``weights[l]``.
     """
     _check_net(net, "net")
     _normalize_fan_in(net)
@@ -403,8 +426,8 @@ def _normalize_fan_in(net: Net) -> None:
     """:func:`normalize_fan_in` without the check (in-place, few temporaries)."""
     with torch.no_grad():
         for W, b in zip(net.weights, net.biases, strict=False):
-            norm = W.square().sum(2).add_(b.square()).sqrt_().clamp_min_(1e-300)
-            W.div_(norm[..., None])
+            norm = W.square().sum(1).add_(b.square()).sqrt_().clamp_min_(1e-300)
+            W.div_(norm[:, None, :])
             b.div_(norm)
 
 
@@ -415,7 +438,7 @@ def forward(net: Net, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor
     ----------
     net : Net
     x : torch.Tensor
-        Inputs of shape ``(S, N, d)`` (one batch per seed) or ``(N, d)``
+        Inputs of shape ``(S, N, n_in)`` (one batch per seed) or ``(N, n_in)``
         (the same inputs for every seed).
 
     Returns
@@ -425,16 +448,16 @@ def forward(net: Net, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor
     output : torch.Tensor
         Shape ``(S, N, n_out)``.
     """
-    S, d = _check_net(net, "net").n_seeds, net.widths[0]
+    S, n_in = _check_net(net, "net").n_seeds, net.widths[0]
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
     if x.dtype != net.weights[0].dtype:
         raise TypeError(f"x must have dtype {net.weights[0].dtype}, got {x.dtype}")
     if x.ndim == 2:
         x = x.expand(S, *x.shape)
-    if x.ndim != 3 or x.shape[0] != S or x.shape[2] != d:
+    if x.ndim != 3 or x.shape[0] != S or x.shape[2] != n_in:
         raise ValueError(
-            f"x must have shape (N, {d}) or ({S}, N, {d}), got {tuple(x.shape)}"
+            f"x must have shape (N, {n_in}) or ({S}, N, {n_in}), got {tuple(x.shape)}"
         )
     valid.size(
         S * x.shape[1] * sum(net.widths[1:]),
@@ -447,46 +470,74 @@ def forward(net: Net, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor
 
 
 def _forward(net: Net, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """:func:`forward` without the checks (``x`` of shape ``(S, N, d)``)."""
+    """:func:`forward` without the checks (``x`` of shape ``(S, N, n_in)``)."""
     h, hidden = x, []
     for W, b in zip(net.weights[:-1], net.biases[:-1], strict=False):
-        h = torch.baddbmm(b[:, None, :], h, W.transpose(1, 2)).relu_()
+        h = torch.baddbmm(b[:, None, :], h, W).relu_()
         hidden.append(h)
-    out = torch.baddbmm(net.biases[-1][:, None, :], h, net.weights[-1].transpose(1, 2))
+    out = torch.baddbmm(net.biases[-1][:, None, :], h, net.weights[-1])
     return hidden, out
 
 
-def correlation(a: torch.Tensor, b: torch.Tensor, p=None) -> torch.Tensor:
-    """Centred (Pearson) correlation of each column of ``a`` with each column of ``b``.
+def _as_tensor(x: ArrayOrTensor, name: str) -> torch.Tensor:
+    """``x`` as a float64 tensor of shape (..., N, nodes) (a tensor is kept as is)."""
+    if isinstance(x, np.ndarray):
+        x = torch.as_tensor(valid.array(x, name))
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(
+            f"{name} must be a NumPy array or a torch.Tensor, got {type(x).__name__}"
+        )
+    if x.ndim < 2:
+        raise ValueError(
+            f"{name} must have shape (..., N, nodes), got {tuple(x.shape)}"
+        )
+    return x
+
+
+def _check_pair(
+    f1: ArrayOrTensor, f2: ArrayOrTensor, names: tuple[str, str] = ("f1", "f2")
+) -> tuple[torch.Tensor, torch.Tensor]:
+    f1, f2 = _as_tensor(f1, names[0]), _as_tensor(f2, names[1])
+    if f1.shape[-2] != f2.shape[-2]:
+        raise ValueError(
+            f"{names[0]} and {names[1]} must have the same number of samples, "
+            f"got {f1.shape[-2]} and {f2.shape[-2]}"
+        )
+    return f1, f2
+
+
+def correlation(
+    f1: ArrayOrTensor, f2: ArrayOrTensor, p: np.ndarray | None = None
+) -> np.ndarray:
+    """Centred (Pearson) correlation of each column of ``f1`` with each column of
+    ``f2``.
 
     The repository's ``act2corrMat``: a constant column (a dead node)
     correlates 0 with everything.
 
     Parameters
     ----------
-    a, b : torch.Tensor
-        Shapes ``(..., N, m)`` and ``(..., N, n)``: samples along axis ``-2``.
-    p : torch.Tensor, optional
+    f1, f2 : ndarray or torch.Tensor
+        Activations of shapes ``(..., N, m)`` and ``(..., N, n)``: samples along
+        axis ``-2``.
+    p : ndarray, optional
         Probability weights of the ``N`` samples (default uniform).
 
     Returns
     -------
-    torch.Tensor
+    ndarray
         Shape ``(..., m, n)``, entries in ``[-1, 1]``; invariant to a positive
         rescaling or a shift of any column.
     """
-    for name, t in (("a", a), ("b", b)):
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-        if t.ndim < 2:
-            raise ValueError(
-                f"{name} must have shape (..., N, nodes), got {tuple(t.shape)}"
-            )
-    if a.shape[-2] != b.shape[-2]:
-        raise ValueError(
-            "a and b must have the same number of samples, "
-            f"got {a.shape[-2]} and {b.shape[-2]}"
-        )
+    f1, f2 = _check_pair(f1, f2)
+    if p is not None:
+        p = valid.prob_vector(p, "p", shape=(f1.shape[-2],))
+    with torch.no_grad():
+        return _correlation(f1, f2, p).cpu().numpy()
+
+
+def _correlation(a: torch.Tensor, b: torch.Tensor, p=None) -> torch.Tensor:
+    """:func:`correlation` on tensors, without the checks (``p`` validated)."""
     N = a.shape[-2]
     if p is None:  # uniform weights: four passes over each (large) input
         mu_a, mu_b = a.mean(-2), b.mean(-2)
@@ -495,11 +546,7 @@ def correlation(a: torch.Tensor, b: torch.Tensor, p=None) -> torch.Tensor:
         sa = torch.linalg.vector_norm(ac, dim=-2).square_().div_(N)
         sb = torch.linalg.vector_norm(bc, dim=-2).square_().div_(N)
     else:
-        if valid.prob_vector(p, "p").shape != (N,):
-            raise ValueError(f"p must be {N} non-negative weights summing to 1")
         w = torch.as_tensor(p, dtype=a.dtype, device=a.device)
-        if w.shape != (N,) or (w < 0).any() or abs(float(w.sum()) - 1) > 1e-9:
-            raise ValueError(f"p must be {N} non-negative weights summing to 1")
         # weighted sums as products with w: few passes over the (large) inputs
         mu_a, mu_b = w @ a, w @ b
         ac, bc = a - mu_a[..., None, :], b - mu_b[..., None, :]
@@ -512,13 +559,47 @@ def correlation(a: torch.Tensor, b: torch.Tensor, p=None) -> torch.Tensor:
     return (cov / sa.sqrt()[..., :, None] / sb.sqrt()[..., None, :]).clamp(-1, 1)
 
 
-def best_correlation(teacher: Net, student: Net, x: torch.Tensor) -> list[torch.Tensor]:
+def best_match(teacher: ArrayOrTensor, student: ArrayOrTensor) -> np.ndarray:
+    """Each teacher node's best correlation with a student node, from activations.
+
+    The specialization measure of both follow-up papers: ``ρ_j = max_k
+    corr(f_j^teacher, f_k^student)`` (Pearson, :func:`correlation`) over the
+    samples. The one implementation behind :func:`best_correlation` (fully
+    connected networks, layer by layer) and
+    :func:`tiant_lib.lcnet.best_correlation` (locally connected ones, field by
+    field).
+
+    Parameters
+    ----------
+    teacher, student : ndarray or torch.Tensor
+        Activations of shapes ``(..., N, m)`` and ``(..., N, n)`` (samples along
+        axis ``-2``, the leading axes broadcast).
+
+    Returns
+    -------
+    ndarray, shape (..., m)
+        NaN where the teacher node is constant on the samples (dead: nothing to
+        recover).
+    """
+    teacher, student = _check_pair(teacher, student, ("teacher", "student"))
+    with torch.no_grad():
+        return _best_match(teacher, student).cpu().numpy()
+
+
+def _best_match(t: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """:func:`best_match` on tensors, without the checks."""
+    rho = _correlation(t, s).amax(-1)
+    dead = t.var(-2) <= 1e-24 * t.pow(2).mean(-2)
+    return torch.where(dead, torch.nan, rho)
+
+
+def best_correlation(teacher: Net, student: Net, x: torch.Tensor) -> list[np.ndarray]:
     """Each teacher node's best correlation with a student node of the same layer.
 
-    Returns one tensor of shape ``(S, m_l)`` per hidden layer, bottom first:
-    ``ρ_j = max_k corr(f_j^teacher, f_k^student)`` on the inputs ``x``. A
-    teacher node that is constant on ``x`` (dead) has no correlation to
-    recover: its entry is NaN.
+    Returns one array of shape ``(S, m_l)`` per hidden layer, bottom first:
+    ``ρ_j = max_k corr(f_j^teacher, f_k^student)`` on the inputs ``x``
+    (:func:`best_match`). A teacher node that is constant on ``x`` (dead) has no
+    correlation to recover: its entry is NaN.
     """
     _check_net(teacher, "teacher")
     _check_net(student, "student")
@@ -529,30 +610,41 @@ def best_correlation(teacher: Net, student: Net, x: torch.Tensor) -> list[torch.
     with torch.no_grad():
         h_t, _ = forward(teacher, x)
         h_s, _ = forward(student, x)
-        return _best_correlation(h_t, h_s)
+        return [_best_match(t, s).cpu().numpy() for t, s in zip(h_t, h_s, strict=True)]
 
 
-def _best_correlation(h_t: list[torch.Tensor], h_s: list[torch.Tensor]) -> list:
-    """:func:`best_correlation` from the hidden activations of both networks."""
-    out = []
-    for t, s in zip(h_t, h_s, strict=True):
-        rho = correlation(t, s).amax(-1)
-        dead = t.var(-2) <= 1e-24 * t.pow(2).mean(-2)
-        out.append(torch.where(dead, torch.nan, rho))
-    return out
-
-
-def recovered(rho: torch.Tensor, threshold: float = 0.95) -> torch.Tensor:
+def recovered(rho: np.ndarray, threshold: float = 0.95) -> np.ndarray:
     """Teacher nodes with a student node correlated above ``threshold``.
 
-    ``rho`` comes from :func:`best_correlation`; ICML 2020 uses 0.95. Bool tensor.
+    ``rho`` comes from :func:`best_correlation`; ICML 2020 uses 0.95. A bool array
+    of ``rho``'s shape (NaN, a dead teacher node, is not recovered).
     """
-    if not isinstance(rho, torch.Tensor):
-        raise TypeError(f"rho must be a torch.Tensor, got {type(rho).__name__}")
+    if isinstance(rho, torch.Tensor) or not isinstance(rho, np.ndarray | float | list):
+        raise TypeError(f"rho must be a NumPy array, got {type(rho).__name__}")
+    rho = np.asarray(rho, dtype=np.float64)
     threshold = valid.real(threshold, "threshold")
     if not 0 < threshold < 1:
         raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
     return rho > threshold
+
+
+@dataclass(frozen=True)
+class SGDRecord:
+    """What :func:`train_sgd` recorded on the held-out inputs (empty without them).
+
+    Attributes
+    ----------
+    at_step : ndarray of int, shape (T,)
+        The steps at which it recorded (0 is before training).
+    rho : list of ndarray
+        One array ``(T, S, m_l)`` per hidden layer: :func:`best_correlation`.
+    loss : ndarray, shape (T, S)
+        Held-out mean squared error to the teacher's output, per network.
+    """
+
+    at_step: np.ndarray
+    rho: list[np.ndarray]
+    loss: np.ndarray
 
 
 def train_sgd(
@@ -560,18 +652,19 @@ def train_sgd(
     teacher: Net,
     steps: int,
     lr: float,
-    batch: int = 64,
+    batch_size: int = 64,
     data_std: float = 1.0,
     seed: int = 0,
-    loss: str = "mse",
+    loss: Literal["mse", "half_sum"] = "mse",
     normalize: bool = False,
     x_eval: torch.Tensor | None = None,
     record_every: int | None = None,
-) -> dict:
+) -> SGDRecord:
     """Train the student batch on the teacher's outputs with plain SGD, in place.
 
-    Every step draws fresh inputs ``x ~ N(0, data_std² I)`` (one batch per
-    seed) and takes one SGD step on the loss to the teacher's output.
+    Every step draws fresh inputs ``x ~ N(0, data_std² I)`` (one batch of
+    ``batch_size`` per seed) and takes one SGD step on the loss to the teacher's
+    output.
 
     Parameters
     ----------
@@ -589,19 +682,19 @@ def train_sgd(
 
     Returns
     -------
-    dict
-        ``"steps"`` (list of int), ``"rho"`` (one array ``(T, S, m_l)`` per
-        hidden layer) and ``"loss"`` (array ``(T, S)``, held-out loss per
-        seed), empty when ``x_eval`` is None.
+    SGDRecord
+        The recorded steps, best correlations and held-out losses (empty when
+        ``x_eval`` is None).
     """
     _check_net(student, "student")
     _check_net(teacher, "teacher")
-    steps, batch = _check_pos_int(steps, "steps"), _check_pos_int(batch, "batch")
+    steps = _check_pos_int(steps, "steps")
+    batch = _check_pos_int(batch_size, "batch_size")
     valid.size(steps, "steps", "training steps", "MAX_BATCH")
     valid.size(
         student.n_seeds * batch * (sum(student.widths) + sum(teacher.widths)),
-        "batch",
-        "activations per step (seeds × batch × Σ n_l)",
+        "batch_size",
+        "activations per step (seeds × batch_size × Σ n_l)",
         "MAX_BATCH",
     )
     lr = valid.positive(lr, "lr")
@@ -642,7 +735,7 @@ def train_sgd(
         history["steps"].append(step)
         with torch.no_grad():
             h_s, y_s = _forward(student, x_eval)
-            rho = _best_correlation(h_eval, h_s)
+            rho = [_best_match(t, s) for t, s in zip(h_eval, h_s, strict=True)]
             history["rho"].append([r.cpu().numpy() for r in rho])
             err = (y_s - y_eval).pow(2).mean((1, 2))
             history["loss"].append(err.cpu().numpy())
@@ -650,8 +743,8 @@ def train_sgd(
     # d(loss)/d(output) = scale * (y - y*), sample by sample
     scale = 2.0 / (batch * student.widths[-1]) if loss == "mse" else 1.0 / batch
     record(0)
-    # each layer's weights and bias with their views for the forward pass, made
-    # once: the step updates them in place, so the views stay current
+    # each layer's weights and bias with their views, made once: the step
+    # updates them in place, so the views stay current
     layers = [
         (W, W.transpose(1, 2), b, b[:, None, :])
         for W, b in zip(student.weights, student.biases, strict=True)
@@ -670,31 +763,34 @@ def train_sgd(
                     record(step)
     if record_every is None:
         record(steps)
-    if history["steps"]:
-        history["rho"] = [np.stack(r) for r in zip(*history["rho"], strict=False)]
-        history["loss"] = np.stack(history["loss"])
-    return history
+    if not history["steps"]:
+        return SGDRecord(np.zeros(0, dtype=int), [], np.zeros((0, S)))
+    return SGDRecord(
+        at_step=np.array(history["steps"]),
+        rho=[np.stack(r) for r in zip(*history["rho"], strict=False)],
+        loss=np.stack(history["loss"]),
+    )
 
 
 def _sgd_step_on(layers: list, x: torch.Tensor, y_t, scale: float, lr: float) -> None:
     """One SGD step of :func:`train_sgd` by hand-written backpropagation.
 
     The same step as autograd's (tested). ``layers[l]`` is
-    ``(W, Wᵀ, b, b[:, None, :])``, views made once per run (the step updates
-    ``W`` and ``b`` in place, so they stay current); the forward pass is
-    :func:`_forward`'s and ``scale · (y − y_t)`` is the gradient of the loss at
-    the output.
+    ``(W, Wᵀ, b, b[:, None, :])`` (``W`` of shape ``(S, n_in, n_out)``), views
+    made once per run (the step updates ``W`` and ``b`` in place, so they stay
+    current); the forward pass is :func:`_forward`'s and ``scale · (y − y_t)`` is
+    the gradient of the loss at the output.
     """
     h, inputs = x, [x]
-    for _, Wt, _, bv in layers[:-1]:
-        h = torch.baddbmm(bv, h, Wt).relu_()
+    for W, _, _, bv in layers[:-1]:
+        h = torch.baddbmm(bv, h, W).relu_()
         inputs.append(h)
-    _, Wt, _, bv = layers[-1]
-    g = torch.baddbmm(bv, h, Wt).sub_(y_t).mul_(scale)
+    W, _, _, bv = layers[-1]
+    g = torch.baddbmm(bv, h, W).sub_(y_t).mul_(scale)
     for li in range(len(layers) - 1, -1, -1):
-        W, _, b, _ = layers[li]
-        g_in = torch.bmm(g, W) if li > 0 else None  # with W before the step
-        W.baddbmm_(g.transpose(1, 2), inputs[li], alpha=-lr)  # W -= lr dW
+        W, Wt, b, _ = layers[li]
+        g_in = torch.bmm(g, Wt) if li > 0 else None  # with W before the step
+        W.baddbmm_(inputs[li].transpose(1, 2), g, alpha=-lr)  # W -= lr dW
         b.sub_(g.sum(1), alpha=lr)
         if li > 0:  # ReLU'(h) is sign(h) for h = relu(.) >= 0
             g = g_in.mul_(inputs[li].sign())
@@ -707,7 +803,7 @@ _CHUNK = 1 << 20
 def _teacher_batches(teacher: Net, g: torch.Generator, steps: int, batch: int, std):
     """Yield the SGD inputs and teacher outputs of ``steps`` steps, in chunks.
 
-    Step ``t`` gets ``x_t = std · randn(S, batch, d)`` from ``g``, exactly the
+    Step ``t`` gets ``x_t = std · randn(S, batch, n_in)`` from ``g``, exactly the
     numbers of one ``torch.randn`` call per step: PyTorch fills a contiguous
     float64 tensor of ``n ≥ 16`` entries, ``n`` a multiple of 16, with the same
     stream whether it is drawn at once or in consecutive pieces of such sizes
@@ -718,10 +814,10 @@ def _teacher_batches(teacher: Net, g: torch.Generator, steps: int, batch: int, s
     Yields
     ------
     xs, ys : torch.Tensor
-        Shapes ``(T, S, batch, d)`` and ``(T, S, batch, n_out)``.
+        Shapes ``(T, S, batch, n_in)`` and ``(T, S, batch, n_out)``.
     """
-    S, d = teacher.n_seeds, teacher.widths[0]
-    per_step = S * batch * d
+    S, n_in = teacher.n_seeds, teacher.widths[0]
+    per_step = S * batch * n_in
     chunk = max(1, min(steps, _CHUNK // per_step)) if per_step % 16 == 0 else 1
     kw = {"dtype": teacher.weights[0].dtype, "device": teacher.weights[0].device}
     done, rep = 0, None
@@ -732,8 +828,8 @@ def _teacher_batches(teacher: Net, g: torch.Generator, steps: int, batch: int, s
                 [W.repeat(T, 1, 1) for W in teacher.weights],
                 [b.repeat(T, 1) for b in teacher.biases],
             )
-        xs = torch.randn(T, S, batch, d, generator=g, **kw)
+        xs = torch.randn(T, S, batch, n_in, generator=g, **kw)
         xs *= std
-        ys = _forward(rep, xs.view(T * S, batch, d))[1]
+        ys = _forward(rep, xs.view(T * S, batch, n_in))[1]
         yield xs, ys.view(T, S, batch, -1)
         done += T

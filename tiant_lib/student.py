@@ -36,6 +36,38 @@ from .teacher import Teacher
 Edge = tuple[str, str]
 
 
+def _check_fit(
+    steps: int,
+    lr: float,
+    optimizer: str,
+    batch_size: int | None,
+    members: int = 1,
+    per_sample: int | None = None,
+) -> tuple[int, float, int | None]:
+    """The validated ``steps``, ``lr`` and ``batch_size`` of a ``fit``.
+
+    Shared by :meth:`Student.fit` and ``StudentEnsemble.fit`` (``members`` networks
+    trained at once). The size guards refuse, above ``MAX_BATCH``, ``steps ×
+    members`` recorded losses and either ``batch_size × per_sample`` input values
+    per batch or (``per_sample=None``) ``steps × members × batch_size`` sample
+    indices drawn in advance.
+    """
+    steps = valid.integer(steps, "steps", lo=1)
+    valid.size(
+        steps * members, "steps", "recorded losses (steps × members)", "MAX_BATCH"
+    )
+    lr = valid.positive(lr, "lr")
+    valid.one_of(optimizer, "optimizer", ("sgd", "adam"))
+    if batch_size is not None:
+        batch_size = valid.integer(batch_size, "batch_size", lo=1)
+        if per_sample is None:
+            n, what = steps * members, "drawn sample indices (steps × K × batch_size)"
+        else:
+            n, what = per_sample, "input values per batch"
+        valid.size(batch_size * n, "batch_size", what, "MAX_BATCH")
+    return steps, lr, batch_size
+
+
 @dataclass
 class Pass:
     """Everything one forward/backward pass of a :class:`Student` computes.
@@ -233,7 +265,9 @@ class Student(torch.nn.Module):
         }
 
     def set_weights(
-        self, W: Mapping[Edge, np.ndarray], b: Mapping[str, np.ndarray] | None = None
+        self,
+        W: Mapping[Edge, np.ndarray],
+        bias: Mapping[str, np.ndarray] | None = None,
     ) -> None:
         """Overwrite weights (and biases) in place; shapes must match ``(n_β, n_α)``.
 
@@ -241,7 +275,7 @@ class Student(torch.nn.Module):
         ----------
         W : mapping of (β, α) to array, shape (n_β, n_α)
             Some or all weights, keyed like :meth:`get_weights`.
-        b : mapping of str to array, shape (n_α,), optional
+        bias : mapping of str to array, shape (n_α,), optional
             Biases of internal regions (needs ``bias=True``).
 
         Raises
@@ -262,14 +296,14 @@ class Student(torch.nn.Module):
                 )
             new_W[e] = (target, w)
         new_bias = {}
-        for a, v in valid.mapping({} if b is None else b, "b").items():
+        for a, v in valid.mapping({} if bias is None else bias, "bias").items():
             if not len(self._bias):
-                raise ValueError("b: this student has no biases (bias=False)")
-            valid.region(a, self.region_index, "region in b")
-            v = valid.array(v, f"b[{a!r}]")
+                raise ValueError("bias: this student has no biases (bias=False)")
+            valid.region(a, self.region_index, "region in bias")
+            v = valid.array(v, f"bias[{a!r}]")
             if v.shape != (self.n[a],):
                 raise ValueError(
-                    f"b[{a!r}] must have shape ({self.n[a]},), got {v.shape}"
+                    f"bias[{a!r}] must have shape ({self.n[a]},), got {v.shape}"
                 )
             new_bias[a] = v
         with torch.no_grad():
@@ -315,13 +349,13 @@ class Student(torch.nn.Module):
                 f[a] = z
         return f, gate, lin
 
-    def forward(self, X) -> torch.Tensor:
+    def forward(self, X: np.ndarray) -> torch.Tensor:
         """Top activations ``f_ω(x)`` for integer inputs ``X``, shape (N, n_inputs)."""
         Xt = self._check_X(X)
         f, _, _ = self._forward(Xt, self._check_p(None, len(Xt)))
         return f[self.hierarchy.top]
 
-    def run(self, X, y, p=None) -> Pass:
+    def run(self, X: np.ndarray, y: np.ndarray, p: np.ndarray | None = None) -> Pass:
         """Forward and backward pass over a batch: f, f', g of every region and the
         updates.
 
@@ -373,7 +407,9 @@ class Student(torch.nn.Module):
             loss=float(loss.detach()),
         )
 
-    def gd_step(self, X, y, lr: float, p=None) -> Pass:
+    def gd_step(
+        self, X: np.ndarray, y: np.ndarray, lr: float, p: np.ndarray | None = None
+    ) -> Pass:
         """One gradient-descent step ``W ← W + lr · ΔW`` (all parameters); returns the
         pass before it."""
         lr = valid.positive(lr, "lr")
@@ -397,7 +433,9 @@ class Student(torch.nn.Module):
                 )
         return out
 
-    def loss(self, X, y, p=None) -> torch.Tensor:
+    def loss(
+        self, X: np.ndarray, y: np.ndarray, p: np.ndarray | None = None
+    ) -> torch.Tensor:
         """The differentiable loss ``Σ_i p_i ||f_ω(x_i) − onehot(y_i)||² / 2`` on a
         batch (torch scalar)."""
         return self._forward_loss(X, y, p)[-1]
@@ -423,11 +461,11 @@ class Student(torch.nn.Module):
 
     def fit(
         self,
-        X,
-        y,
+        X: np.ndarray,
+        y: np.ndarray,
         steps: int,
         lr: float,
-        p=None,
+        p: np.ndarray | None = None,
         batch_size: int | None = None,
         optimizer: str = "sgd",
         seed: int = 0,
@@ -457,23 +495,14 @@ class Student(torch.nn.Module):
         ndarray, shape (steps,)
             The loss of each step's batch, before the update.
         """
-        steps = valid.integer(steps, "steps", lo=1)
-        valid.size(steps, "steps", "training steps", "MAX_BATCH")
-        lr = valid.positive(lr, "lr")
-        valid.one_of(optimizer, "optimizer", ("sgd", "adam"))
+        steps, lr, batch_size = _check_fit(
+            steps, lr, optimizer, batch_size, per_sample=self.hierarchy.n_inputs
+        )
         X = valid.inputs(X, self.hierarchy.n_inputs, self.d)
         N = valid.nonempty(len(X), "X")
         y = np.asarray(y)
         if y.shape != (N,):
             raise ValueError(f"y must have shape ({N},) (one label per row of X)")
-        if batch_size is not None:
-            batch_size = valid.integer(batch_size, "batch_size", lo=1)
-            valid.size(
-                batch_size * self.hierarchy.n_inputs,
-                "batch_size",
-                "input values per batch",
-                "MAX_BATCH",
-            )
         pn = np.full(N, 1.0 / N) if p is None else np.asarray(p, dtype=np.float64)
         self._check_p(pn, N)
         rng = seeds.rng(seed)
