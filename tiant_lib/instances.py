@@ -464,7 +464,7 @@ class LossySweep:
 
     def layer_means(self, name: str, layer: int) -> np.ndarray:
         """Mean of the per-field array ``name`` over the fields of ``layer`` and the
-        seeds, one value per ``m`` in :attr:`ms`."""
+        seeds, one value per ``m`` in ``ms``."""
         valid.one_of(name, "name", _PER_FIELD)
         layer = valid.integer(layer, "layer", 0, int(self.layer.max()))
         v = getattr(self, name)
