@@ -9,6 +9,10 @@ from tiant_lib.batchnorm import (
     bn_forward,
     bn_param_grads,
     complement_projector,
+    energy_growth,
+    energy_law_residual,
+    energy_under_gd,
+    torch_batchnorm,
 )
 
 
@@ -193,3 +197,60 @@ def test_student_bn_layer_agrees_with_module():
         dc1, dc0 = bn_param_grads(lin, g_out, p=p, eps=1e-5)
         np.testing.assert_allclose(run.dc1[a], dc1, rtol=1e-5, atol=1e-8)
         np.testing.assert_allclose(run.dc0[a], dc0, rtol=1e-5, atol=1e-8)
+
+
+@given(st.integers(3, 12), st.integers(1, 4), st.integers(0, 10**6))
+def test_torch_batchnorm_is_the_projection_of_theorem5(N, n, seed):
+    """PyTorch's BatchNorm1d (the reference) agrees with bn_forward, bn_backward and
+    bn_param_grads (times N: PyTorch sums over the batch)."""
+    rng = np.random.default_rng(seed)
+    f, g = rng.normal(size=(N, n)), rng.normal(size=(N, n))
+    c1, c0 = rng.uniform(0.5, 2, size=n), rng.normal(size=n)
+    ref = torch_batchnorm(f, g, c1, c0, eps=1e-3)
+    np.testing.assert_allclose(bn_forward(f, c1, c0, eps=1e-3), ref.out, atol=1e-10)
+    np.testing.assert_allclose(
+        bn_backward(f, g, c1=c1, eps=1e-3), ref.grad_f, rtol=1e-7, atol=1e-10
+    )
+    dc1, dc0 = bn_param_grads(f, g, eps=1e-3)
+    np.testing.assert_allclose(N * dc1, ref.grad_c1, rtol=1e-7, atol=1e-10)
+    np.testing.assert_allclose(N * dc0, ref.grad_c0, rtol=1e-7, atol=1e-10)
+    scalar = torch_batchnorm(f, g, 2.0, 0.0, eps=1e-3)  # a scalar scale broadcasts
+    np.testing.assert_allclose(scalar.grad_f, bn_backward(f, g, c1=2.0, eps=1e-3))
+
+
+def test_energy_under_gd_grows_by_exactly_the_squared_step():
+    """The energy remark (appendix, after Theorem 5): w_j · Δw_j = 0 with BN after the
+    linear layer or after a positively homogeneous activation; tanh breaks it."""
+    for bn_first in (False, True):
+        run = energy_under_gd(20, 0.2, bn_first=bn_first, seed=3)
+        assert run.energy.shape == (20, 5)
+        assert run.cosine < 1e-12 and run.excess < 1e-10
+        assert (np.diff(run.energy, axis=0) >= -1e-12).all()  # energies only grow
+    leaky = energy_under_gd(
+        20, 0.2, activation=lambda u: torch.nn.functional.leaky_relu(u, 0.1)
+    )
+    assert leaky.cosine < 1e-12
+    tanh = energy_under_gd(20, 0.2, activation=torch.tanh)
+    assert tanh.cosine > 1e-2 and tanh.excess > 1e-6
+    again = energy_under_gd(20, 0.2, bn_first=True, seed=3)
+    np.testing.assert_array_equal(again.energy, run.energy)  # seeded
+
+
+def test_energy_law_residual_and_growth_on_made_up_histories():
+    """E(t+1) = shrink E(t) + U(t) exactly gives residual 0; any other step does not."""
+    rng = np.random.default_rng(0)
+    U = rng.uniform(0, 0.1, size=(10, 2, 3))
+    for shrink in (1.0, 0.99):
+        E = np.empty((11, 2, 3))
+        E[0] = rng.uniform(1, 2, size=(2, 3))
+        for t in range(10):
+            E[t + 1] = shrink * E[t] + U[t]
+        assert energy_law_residual([E, 2 * E], [U, 2 * U], shrink=shrink) < 1e-12
+        assert energy_law_residual([E], [0.5 * U], shrink=shrink) > 1e-3
+    np.testing.assert_allclose(
+        energy_growth([E, 2 * E]), [E[-1].sum() / E[0].sum()] * 2
+    )
+    with pytest.raises(ValueError, match=r"\bupdate\b"):
+        energy_law_residual([E, E], [U])
+    with pytest.raises(TypeError, match=r"\benergy\b"):
+        energy_growth(E)

@@ -44,6 +44,8 @@ def test_split_is_a_partition():
     assert len(te) == 30 and sorted(np.concatenate([tr, te])) == list(range(100))
     with pytest.raises(ValueError, match="test_share"):
         digits.split(3, 0.01, seed=0)
+    with pytest.raises(ValueError, match=r"\bn_samples\b"):
+        digits.split(1, 0.5, seed=0)
 
 
 def test_kmeans_recovers_separated_clusters_and_is_seeded():
@@ -62,12 +64,14 @@ def test_kmeans_recovers_separated_clusters_and_is_seeded():
     assert list(digits.kmeans(few, 5, seed=0)[0]) == [0, 0, 1]
     with pytest.raises(ValueError, match="weights"):
         digits.kmeans(few, 2, seed=0, weights=[1, -1, 1])
+    with pytest.raises(ValueError, match=r"\bn_clusters\b"):
+        digits.kmeans(few, n_clusters=0, seed=0)
 
 
 def test_patch_events_are_functions_of_the_patch():
     X, y = digits.load(3)
     h = digits.quadtree()
-    ev = digits.patch_events(X[:300], y[:300], h, m=4, seed=0)
+    ev = digits.patch_events(h, X[:300], y[:300], m=4, seed=0)
     teacher = EmpiricalTeacher(h, X[:300], ev, d=3)  # checks function-ness
     assert teacher.m[h.top] == 10 and max(teacher.m[a] for a in h.internal) <= 10
     assert np.array_equal(teacher.labels(X[:300]), y[:300])

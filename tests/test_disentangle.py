@@ -5,7 +5,9 @@ from hypothesis import strategies as st
 
 from tiant_lib.batchnorm import bn_forward
 from tiant_lib.disentangle import (
+    best_combination_gap,
     centred,
+    column_gap,
     disentangled_columns,
     disentangled_fit,
     disentanglement_gap,
@@ -14,10 +16,12 @@ from tiant_lib.disentangle import (
     is_separable,
     kron,
     kron_transition,
+    matrix_form_gd,
     product_prior,
     random_blocks,
     separability_gap,
     separable_weights,
+    theorem8_instance,
 )
 
 
@@ -194,8 +198,89 @@ def test_lemma1_tensor_products_of_disentangled_blocks():
         (lambda: centred(np.ones((4, 2)), np.ones(3)), "prior"),
         (lambda: disentangled_fit(np.ones(4), 2), "j"),
         (lambda: disentangled_fit(np.ones(3), 0), "2\\*\\*n"),
+        (lambda: column_gap(np.ones(4), 2), r"\bj\b"),
+        (lambda: best_combination_gap(np.zeros((4, 2)), 0), r"\bV\b"),
+        (lambda: theorem8_instance(1, seed=0), r"\bn_child\b"),
     ],
 )
 def test_bad_input(call, msg):
     with pytest.raises(ValueError, match=msg):
         call()
+
+
+@given(st.integers(1, 4), st.integers(0, 10**6), st.booleans())
+def test_column_gap_is_what_disentanglement_gap_maximises(n, seed, weighted):
+    rng = np.random.default_rng(seed)
+    F = rng.normal(size=(2**n, n))
+    marg = (
+        [np.array([q, 1 - q]) for q in rng.uniform(0.2, 0.8, size=n)]
+        if weighted
+        else None
+    )
+    gaps = [column_gap(F[:, j], j, marg) for j in range(n)]
+    assert disentanglement_gap(F, marg) == max(gaps)
+    fit = disentangled_fit(F[:, 0], 0, marg)
+    np.testing.assert_allclose(
+        gaps[0], np.linalg.norm(F[:, 0] - fit) / np.linalg.norm(F[:, 0])
+    )
+    assert column_gap(np.zeros(2**n), 0) == 0.0
+
+
+@given(st.integers(2, 4), st.integers(0, 10**6), st.booleans())
+def test_best_combination_gap_is_the_minimum_over_the_span(n, seed, weighted):
+    rng = np.random.default_rng(seed)
+    marg = (
+        [np.array([q, 1 - q]) for q in rng.uniform(0.2, 0.8, size=n)]
+        if weighted
+        else None
+    )
+    V = rng.normal(size=(2**n, 3))
+    best = best_combination_gap(V, 0, marg)
+    # never above the gap of any combination (one column, or random ones)
+    for lam in [np.eye(3)[0], *rng.normal(size=(20, 3))]:
+        assert best <= column_gap(V @ lam, 0, marg) + 1e-9
+    # one column: its own gap
+    np.testing.assert_allclose(
+        best_combination_gap(V[:, :1], 1, marg), column_gap(V[:, 0], 1, marg)
+    )
+    # a disentangled column in the span: 0 (to rounding)
+    D = disentangled_columns([rng.normal(size=2) for _ in range(n)], marg)
+    mixed = np.column_stack([V[:, 0], V[:, 0] + D[:, 0]])
+    assert best_combination_gap(mixed, 0, marg) < 1e-7
+
+
+def test_theorem8_instance_satisfies_the_premises_and_the_conclusion():
+    for seed in range(10):
+        inst = theorem8_instance(5, seed=seed)
+        assert sorted(k for g in inst.groups for k in g) == list(range(5))
+        assert len(inst.groups) in (2, 3)
+        np.testing.assert_allclose(inst.P.sum(1), 1)
+        assert is_disentangled(inst.F, 5)
+        assert is_separable(inst.W, inst.groups)
+        np.testing.assert_allclose(
+            inst.prior, product_prior(factor_marginals(inst.prior))
+        )
+        assert is_disentangled(inst.P @ inst.F @ inst.W)  # Theorem 8
+    again = theorem8_instance(5, seed=9)
+    np.testing.assert_array_equal(again.P, inst.P)
+    assert len(theorem8_instance(2, seed=0).groups) == 2
+
+
+def test_matrix_form_gd_keeps_w_separable_only_with_centring():
+    """Theorem 9: with the centring layer G~ stays disentangled and centred, and the
+    weights separable; without it weight leaks outside the blocks."""
+    groups = [[0, 1], [2, 3]]
+    P = kron_transition(random_blocks(groups, seed=3), groups)
+    prior = product_prior([np.array([0.35, 0.65]), np.array([0.6, 0.4])])
+    F = disentangled_columns([np.array([0.2, 1.0]), np.array([1.0, 0.1])] * 2)
+    targets = disentangled_columns([np.array([0.0, 1.0])] * 2)
+    W0 = separable_weights(groups, 4, seed=4)
+    c = matrix_form_gd(P, F, W0, targets, prior, groups, 50, 0.5, centre=True)
+    u = matrix_form_gd(P, F, W0, targets, prior, groups, 50, 0.5, centre=False)
+    assert c.off_block.shape == c.loss.shape == c.gt_gap.shape == (50,)
+    assert c.off_block.max() < 1e-10 and c.gt_gap.max() < 1e-10
+    assert is_separable(c.W, groups, atol=1e-10) and c.loss[-1] < c.loss[0]
+    assert u.off_block.max() > 1e-2 and not is_separable(u.W, groups)
+    # the first loss is that of the starting weights
+    F_a = P @ F @ W0
+    np.testing.assert_allclose(u.loss[0], 0.5 * prior @ ((F_a - targets) ** 2).sum(1))

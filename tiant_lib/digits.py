@@ -98,27 +98,53 @@ def load(levels: int = 3) -> tuple[np.ndarray, np.ndarray]:
     return X[:, morton_order()], y
 
 
-def split(n: int, test_share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A random train/test split of ``range(n)``: (train indices, test indices)."""
-    n = valid.integer(n, "n", lo=2)
+def split(
+    n_samples: int, test_share: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A random train/test split of ``range(n_samples)``.
+
+    Parameters
+    ----------
+    n_samples : int
+        How many samples to split (at least 2).
+    test_share : float
+        The share of them in the test set (rounded to a whole number of samples).
+    seed : int
+        Seed of the permutation.
+
+    Returns
+    -------
+    (train, test) : pair of ndarray of int
+        Sorted indices of the training and of the test samples.
+    """
+    n_samples = valid.integer(n_samples, "n_samples", lo=2)
     test_share = valid.real(test_share, "test_share", lo=0.0, hi=1.0)
-    n_test = round(n * test_share)
-    if not 0 < n_test < n:
+    n_test = round(n_samples * test_share)
+    if not 0 < n_test < n_samples:
         raise ValueError(f"test_share {test_share} leaves an empty train or test set")
-    perm = seeds.rng(seed).permutation(n)
+    perm = seeds.rng(seed).permutation(n_samples)
     return np.sort(perm[n_test:]), np.sort(perm[:n_test])
 
 
 def kmeans(
-    data, k: int, seed: int, weights=None, iters: int = 100
+    X: np.ndarray,
+    n_clusters: int,
+    seed: int,
+    weights: np.ndarray | None = None,
+    iters: int = 100,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Lloyd's k-means with k-means++ seeding, in float64.
 
+    The events of the summarization teacher estimated from data (paper §2, our
+    construction): :func:`patch_events` clusters each field's patches.
+
     Parameters
     ----------
-    data : ndarray, shape (N, D)
-    k : int
-        Clusters (``k >= N`` distinct rows gives every distinct row its own).
+    X : ndarray, shape (N, D)
+        The rows to cluster (one sample per row).
+    n_clusters : int
+        Clusters (``n_clusters >= `` the number of distinct rows gives every
+        distinct row its own).
     seed : int
         Seed of the k-means++ draws.
     weights : ndarray, shape (N,), optional
@@ -128,15 +154,15 @@ def kmeans(
 
     Returns
     -------
-    labels : ndarray of int, shape (N,)
-        Cluster of each row, ``0..k-1`` (clusters numbered by first appearance).
-    centres : ndarray, shape (k', D)
-        The centres, ``k' <= k``.
+    (labels, centres) : pair of ndarray
+        ``labels`` (int, shape (N,)): the cluster of each row,
+        ``0 … n_clusters − 1``, numbered by first appearance; ``centres``
+        (shape (k', D), ``k' <= n_clusters``): the weighted mean of each cluster.
     """
-    data = valid.array(data, "data", ndim=2)
-    k = valid.integer(k, "k", lo=1)
+    data = valid.array(X, "X", ndim=2)
+    k = valid.integer(n_clusters, "n_clusters", lo=1)
     iters = valid.integer(iters, "iters", lo=1)
-    N = valid.nonempty(len(data), "data")
+    N = valid.nonempty(len(data), "X")
     w = np.ones(N) if weights is None else valid.array(weights, "weights", ndim=1)
     if w.shape != (N,) or (w < 0).any() or w.sum() <= 0:
         raise ValueError("weights must be N non-negative numbers, not all 0")
@@ -180,13 +206,32 @@ def kmeans(
 
 
 def patch_events(
-    X, y, hierarchy: Hierarchy, m: int, seed: int
+    hierarchy: Hierarchy, X: np.ndarray, y: np.ndarray, m: int, seed: int
 ) -> dict[str, np.ndarray]:
-    """Events of a summarization teacher estimated from data (for EmpiricalTeacher).
+    """Events of a summarization teacher estimated from data (paper §2, our estimate).
 
     Every hidden field's event is the :func:`kmeans` cluster of its patch
-    (``m`` clusters, on the field's quantised pixels, so the event is a function
-    of the field's content); the top's event is the class label ``y``.
+    (``m`` clusters, on the field's quantised pixels, so the event ``z_α`` is a
+    function of the field's content ``x_α`` as §2 requires); the top's event is the
+    class label ``y``. :class:`~tiant_lib.teacher.EmpiricalTeacher` takes them.
+
+    Parameters
+    ----------
+    hierarchy : Hierarchy
+        The receptive fields (e.g. :func:`quadtree`).
+    X : ndarray of int, shape (N, n_inputs)
+        The samples, one per row, input positions in the hierarchy's order.
+    y : ndarray of int, shape (N,)
+        Class labels: the top's events.
+    m : int
+        Clusters (events) per hidden field.
+    seed : int
+        Seed of the k-means++ draws (field ``i`` uses ``seed + i``).
+
+    Returns
+    -------
+    dict of str to ndarray of int, shape (N,)
+        The event of every sample at every internal field, keyed by region.
     """
     h = valid.of_type(hierarchy, "hierarchy", Hierarchy)
     X = valid.array(X, "X", ndim=2)

@@ -16,6 +16,7 @@ bit ``n-1-i`` of ``a`` (factor 1 most significant), so a function of factor
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -235,12 +236,17 @@ def disentangled_fit(
     marginals : sequence of n probability 2-vectors, optional
         Factor marginals ``p[i]`` for the ``G̃`` version (Definition 4).
     """
+    return _fit(*_check_column(v, j, marginals))
+
+
+def _check_column(v, j, marginals) -> tuple:
+    """``(v, n, j, marginals)`` checked: a Kronecker column, its factor, marginals."""
     v = valid.array(v, "v", ndim=1)
     n = _n_factors(v.shape[0], "v")
     j = valid.integer(j, "j", 0, n - 1)
     if marginals is not None:
         marginals = _check_marginals(marginals, n)
-    return _fit(v, n, j, marginals)
+    return v, n, j, marginals
 
 
 def _fit(v: np.ndarray, n: int, j: int, marginals) -> np.ndarray:
@@ -283,17 +289,89 @@ def disentanglement_gap(
         )
     if marginals is not None:
         marginals = _check_marginals(marginals, n)
-    worst = 0.0
-    for j in range(n):
-        fit = _fit(F[:, j], n, j, marginals)
-        norm = np.linalg.norm(F[:, j])
-        if norm > 0:
-            worst = max(worst, float(np.linalg.norm(F[:, j] - fit) / norm))
-    return worst
+    return max(_column_gap(F[:, j], n, j, marginals) for j in range(n))
+
+
+def _column_gap(v: np.ndarray, n: int, j: int, marginals) -> float:
+    """:func:`column_gap` on checked arguments."""
+    norm = np.linalg.norm(v)
+    if norm == 0:
+        return 0.0
+    return float(np.linalg.norm(v - _fit(v, n, j, marginals)) / norm)
+
+
+def column_gap(
+    v: np.ndarray, j: int, marginals: Sequence[np.ndarray] | None = None
+) -> float:
+    """How far one column is from disentangled for factor ``j`` (Definitions 3, 4).
+
+    ``||v − fit|| / ||v||`` with the fit of :func:`disentangled_fit`: the quantity
+    :func:`disentanglement_gap` takes the largest of over the columns of ``F``.
+
+    Parameters
+    ----------
+    v : ndarray, shape (2**n,)
+        A column in Kronecker order.
+    j : int
+        The factor (0-based) the column should depend on.
+    marginals : sequence of n probability 2-vectors, optional
+        Factor marginals ``p[i]`` for the ``G̃`` version (Definition 4).
+
+    Returns
+    -------
+    float
+        0 exactly when ``v`` has the disentangled form (0 for a zero column).
+    """
+    return _column_gap(*_check_column(v, j, marginals))
+
+
+def best_combination_gap(
+    V: np.ndarray, j: int, marginals: Sequence[np.ndarray] | None = None
+) -> float:
+    """The smallest :func:`column_gap` of any non-zero combination ``V λ`` (exact).
+
+    The fit is linear, so over unit vectors ``q`` of the span of ``V``'s columns
+    (orthonormal basis ``Q``) the gap is ``||(I − fit) Q λ||`` with ``||λ|| = 1``:
+    its minimum is the square root of the smallest eigenvalue of ``RᵀR``,
+    ``R = (I − fit) Q``. Used for the backward pass with several parents (the
+    appendix's discussion of Theorem 9, §5.2): are there weights ``λ`` that make a
+    column of ``G̃_β`` disentangled?
+
+    Parameters
+    ----------
+    V : ndarray, shape (2**n, r)
+        Columns whose combinations are searched (directions below ``1e-10`` of the
+        largest singular value are dropped as rank-deficient).
+    j : int
+        The factor (0-based) the combination should depend on.
+    marginals : sequence of n probability 2-vectors, optional
+        Factor marginals for the ``G̃`` version (Definition 4).
+
+    Returns
+    -------
+    float
+        0 (up to rounding, about 1e-8 here) when some combination is
+        disentangled.
+    """
+    V = valid.array(V, "V", ndim=2)
+    n = _n_factors(V.shape[0], "V")
+    j = valid.integer(j, "j", 0, n - 1)
+    valid.size(V.size, "V", "entries")
+    if marginals is not None:
+        marginals = _check_marginals(marginals, n)
+    U, s, _ = np.linalg.svd(V, full_matrices=False)
+    if s[0] == 0:
+        raise ValueError("V is zero: no non-zero combination to fit")
+    Q = U[:, s > 1e-10 * s[0]]  # orthonormal basis of the span
+    R = Q - np.column_stack([_fit(q, n, j, marginals) for q in Q.T])
+    return float(np.sqrt(max(np.linalg.eigvalsh(R.T @ R)[0], 0.0)))
 
 
 def is_disentangled(
-    F: np.ndarray, n_factors: int | None = None, marginals=None, atol: float = 1e-9
+    F: np.ndarray,
+    n_factors: int | None = None,
+    marginals: Sequence[np.ndarray] | None = None,
+    atol: float = 1e-9,
 ) -> bool:
     """Whether ``F`` is disentangled (Definition 3), or ``G̃`` with ``marginals``
     (Definition 4).
@@ -367,3 +445,167 @@ def centred(Gt: np.ndarray, prior: np.ndarray) -> np.ndarray:
         )
     prior = valid.prob_vector(prior, "prior")
     return Gt - prior[:, None] * Gt.sum(axis=0, keepdims=True)
+
+
+@dataclass(frozen=True)
+class Theorem8Instance:
+    """The premises of Theorem 8, drawn at random (:func:`theorem8_instance`).
+
+    Attributes
+    ----------
+    groups : list of list of int
+        The partition ``{S_i}`` of the child factors, one group per parent factor.
+    P : ndarray, shape (2**n_α, 2**n_β)
+        A transition ``P_αβ`` that factorises over ``groups``.
+    F : ndarray, shape (2**n_β, n_β)
+        A disentangled ``F_β`` (Definition 3).
+    W : ndarray, shape (n_β, n_α)
+        Weights ``W_βα`` separable w.r.t. ``groups`` (Definition 5).
+    prior : ndarray, shape (2**n_α,)
+        A product prior of α's factors.
+    """
+
+    groups: list[list[int]]
+    P: np.ndarray
+    F: np.ndarray
+    W: np.ndarray
+    prior: np.ndarray
+
+
+def theorem8_instance(n_child: int, seed: int) -> Theorem8Instance:
+    """Random premises of Theorem 8 (§5.2): factorised P, separable W, disentangled F.
+
+    The child has ``n_child`` binary factors, shuffled and cut at random into 2 or 3
+    groups (one per parent factor); ``P_αβ`` has random row-stochastic blocks
+    (:func:`random_blocks`), ``W_βα`` random separable weights
+    (:func:`separable_weights`), ``F_β`` random disentangled columns, and the
+    parent's prior a product of marginals ``(q, 1 − q)``, ``q`` uniform in
+    ``[0.2, 0.8]``.
+
+    Parameters
+    ----------
+    n_child : int
+        The child's factors (at least 2).
+    seed : int
+        Seed of every draw.
+
+    Returns
+    -------
+    Theorem8Instance
+    """
+    n_child = valid.integer(n_child, "n_child", lo=2, hi=20)
+    r = seeds.rng(valid.seed(seed))
+    n_parent = int(r.integers(2, min(4, n_child + 1)))
+    perm = r.permutation(n_child)
+    cuts = np.sort(r.choice(np.arange(1, n_child), size=n_parent - 1, replace=False))
+    groups = [sorted(g.tolist()) for g in np.split(perm, cuts)]
+    P = kron_transition(random_blocks(groups, seed), groups)
+    F = disentangled_columns([r.normal(size=2) for _ in range(n_child)])
+    W = separable_weights(groups, n_child, seed)
+    marginals = [np.array([q, 1 - q]) for q in r.uniform(0.2, 0.8, size=n_parent)]
+    return Theorem8Instance(groups, P, F, W, product_prior(marginals))
+
+
+@dataclass(frozen=True)
+class MatrixFormRun:
+    """One run of :func:`matrix_form_gd`.
+
+    Attributes
+    ----------
+    off_block : ndarray, shape (steps,)
+        Largest ``|W|`` outside the blocks ``{S_j} × {j}`` after each step.
+    loss : ndarray, shape (steps,)
+        ``½ Σ_a P(a) ||F_α(a) − target(a)||²`` before each step.
+    gt_gap : ndarray, shape (steps,)
+        Definition-4 gap of ``G̃_α`` (w.r.t. the prior's factor marginals) at each
+        step.
+    W : ndarray, shape (n_β, n_α)
+        The weights after the last step.
+    """
+
+    off_block: np.ndarray
+    loss: np.ndarray
+    gt_gap: np.ndarray
+    W: np.ndarray
+
+
+def matrix_form_gd(
+    P: np.ndarray,
+    F: np.ndarray,
+    W: np.ndarray,
+    targets: np.ndarray,
+    prior: np.ndarray,
+    groups: Sequence[Sequence[int]],
+    steps: int,
+    lr: float,
+    *,
+    centre: bool,
+) -> MatrixFormRun:
+    """Gradient descent in the matrix form on one edge β → α (Theorem 9, §5.2).
+
+    The parent is linear, ``F_α = P_αβ F_β W`` (no node can die), with a squared
+    loss to ``targets`` weighted by the prior ``P(z_α)``; each step is
+    ``W ← W + lr (P_αβ F_β)ᵀ G̃_α`` with ``G̃_α = Λ_α (targets − F_α)``. With
+    ``centre=True`` a *centring layer* sits at α — the first half of Batch Norm:
+    subtract each node's mean under the prior, add the target's mean — whose
+    backward pass centres ``G̃_α`` (Theorem 5, :func:`centred`), the premise
+    ``1ᵀ G̃_α = 0`` of Theorem 9.
+
+    Parameters
+    ----------
+    P : ndarray, shape (m_α, m_β)
+        The transition ``P_αβ``.
+    F : ndarray, shape (m_β, n_β)
+        The child's (fixed) activations ``F_β``.
+    W : ndarray, shape (n_β, n_α)
+        The starting weights ``W_βα``.
+    targets : ndarray, shape (m_α, n_α)
+        The target of each parent node at each event.
+    prior : ndarray, shape (m_α,)
+        ``P(z_α)`` (``2**k`` events of ``k`` binary factors).
+    groups : sequence of sequences of int
+        ``S_j``, the child nodes parent node ``j`` may read (for ``off_block``).
+    steps : int
+        Gradient steps.
+    lr : float
+        Step size.
+    centre : bool
+        With the centring layer at α.
+
+    Returns
+    -------
+    MatrixFormRun
+    """
+    P = valid.array(P, "P", ndim=2)
+    F = valid.array(F, "F", ndim=2)
+    W = valid.array(W, "W", ndim=2)
+    targets = valid.array(targets, "targets", ndim=2)
+    if P.shape[1] != F.shape[0] or F.shape[1] != W.shape[0]:
+        raise ValueError(
+            f"P {P.shape}, F {F.shape} and W {W.shape} do not chain as P @ F @ W"
+        )
+    if targets.shape != (P.shape[0], W.shape[1]):
+        raise ValueError(
+            f"targets must have shape {(P.shape[0], W.shape[1])} (events × parent "
+            f"nodes), got {targets.shape}"
+        )
+    prior = valid.prob_vector(prior, "prior", shape=(P.shape[0],))
+    _off_block(W, groups)  # checks groups against W
+    steps = valid.integer(steps, "steps", lo=1)
+    valid.size(steps * P.shape[0], "steps", "steps × events")
+    lr = valid.positive(lr, "lr")
+    centre = valid.flag(centre, "centre")
+    PF, marg = P @ F, factor_marginals(prior)
+    off, losses, gaps = [], [], []
+    for _ in range(steps):
+        F_a = PF @ W
+        if centre:  # centring layer: BN without the rescaling
+            F_a = F_a - prior @ F_a + prior @ targets
+        losses.append(0.5 * prior @ ((F_a - targets) ** 2).sum(1))
+        Gt = prior[:, None] * (targets - F_a)
+        if centre:  # its backward pass centres G~ (Theorem 5)
+            Gt = centred(Gt, prior)
+        gaps.append(disentanglement_gap(Gt, marg))
+        W = W + lr * PF.T @ Gt
+        off.append(np.abs(_off_block(W, groups)).max())
+    return MatrixFormRun(np.array(off), np.array(losses), np.array(gaps), W)
