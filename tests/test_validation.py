@@ -35,6 +35,7 @@ from tiant_lib import (
     ensemble,
     event_averages,
     event_coverage,
+    event_gd,
     instances,
     lcnet,
     marginalized,
@@ -82,7 +83,7 @@ F = np.arange(6.0)
 EDGE = ("x0", "L1[0:2]")
 WIDE = Teacher(H, dict(T.phi), m={"omega": 2**20, "L1[0:2]": 4, "L1[2:4]": 4})
 LOSSY_32 = Teacher.lossy(Hierarchy.tree([2] * 5), 2, seed=0)
-RW, RB = capacity.random_weights(T, batch=2, seed=0, bias_std=0.0)
+RW, RB = event_gd.random_weights(T, batch=2, seed=0, bias_std=0.0)
 TOP_EDGE = ("L1[0:2]", "omega")
 # a view of 200 000 stacked students: no memory until something copies it
 RW_HUGE = {e: np.broadcast_to(w[:1], (200_000, *w.shape[1:])) for e, w in RW.items()}
@@ -412,12 +413,17 @@ CASES = [
     # ------------------------------------------------------------- capacity
     (
         "vertex_mask",
-        lambda: capacity.vertex_mask(np.eye(3), tol=np.nan),
+        lambda: capacity.vertex_mask(np.eye(3), atol=np.nan),
         ValueError,
-        "tol",
+        "atol",
     ),
     ("vert", lambda: capacity.vert(np.full((2, 2), np.nan)), ValueError, "P"),
-    ("is_all_vert", lambda: capacity.is_all_vert(np.eye(3), tol=-1), ValueError, "tol"),
+    (
+        "is_all_vert",
+        lambda: capacity.is_all_vert(np.eye(3), atol=-1),
+        ValueError,
+        "atol",
+    ),
     (
         "vertex_mask",
         lambda: capacity.vertex_mask(np.zeros((1000, 4000))),
@@ -457,142 +463,155 @@ CASES = [
         ValueError,
         "F",
     ),
-    # ------------------------------------------------------------- capacity: events
+    # ------------------------------------------------------------- event_gd
     (
         "event_forward",
-        lambda: capacity.event_forward(T, RW, activation="tanh"),
+        lambda: event_gd.event_forward(T, RW, activation="tanh"),
         ValueError,
         "activation",
     ),
-    ("event_forward", lambda: capacity.event_forward(T, list(RW)), TypeError, "W"),
+    ("event_forward", lambda: event_gd.event_forward(T, list(RW)), TypeError, "W"),
     (
         "event_forward",
-        lambda: capacity.event_forward(T, {**RW, EDGE: np.full((2, 2, 4), np.nan)}),
+        lambda: event_gd.event_forward(T, {**RW, EDGE: np.full((2, 2, 4), np.nan)}),
         ValueError,
         "W[",
     ),
     (
         "event_forward",
-        lambda: capacity.event_forward(T, {**RW, EDGE: np.zeros((2, 3, 4))}),
+        lambda: event_gd.event_forward(T, {**RW, EDGE: np.zeros((2, 3, 4))}),
         ValueError,
         "W[",
     ),
     (
         "event_forward",
-        lambda: capacity.event_forward(T, RW, {"omega": np.zeros((2, 16))}),
+        lambda: event_gd.event_forward(T, RW, {"omega": np.zeros((2, 16))}),
         ValueError,
-        "b",
+        "bias",
     ),
-    ("event_forward", lambda: capacity.event_forward(H, RW), TypeError, "teacher"),
+    ("event_forward", lambda: event_gd.event_forward(H, RW), TypeError, "teacher"),
     (
         "event_forward",
-        lambda: capacity.event_forward(T, RW_HUGE),
+        lambda: event_gd.event_forward(T, RW_HUGE),
         ValueError,
         "W",
         1,
     ),
-    ("event_gd", lambda: capacity.event_gd(T, RW, lr=np.nan), ValueError, "lr"),
+    ("event_gd", lambda: event_gd.event_gd(T, RW, lr=np.nan), ValueError, "lr"),
     (
         "event_gd",
-        lambda: capacity.event_gd(T, RW, lr=np.ones(3)),
+        lambda: event_gd.event_gd(T, RW, lr=np.ones(3)),
         ValueError,
         "lr",
     ),
-    ("event_gd", lambda: capacity.event_gd(T, RW, steps=2.5), TypeError, "steps"),
+    ("event_gd", lambda: event_gd.event_gd(T, RW, steps=2.5), TypeError, "steps"),
+    ("event_gd", lambda: event_gd.event_gd(T, RW, steps=[3, 4]), TypeError, "steps"),
     (
         "event_gd",
-        lambda: capacity.event_gd(T, RW, steps=10**9),
+        lambda: event_gd.event_gd(T, RW, steps=10**9),
         ValueError,
         "steps",
         1,
     ),
     (
         "event_gd",
-        lambda: capacity.event_gd(T, RW, max_loss=-1.0),
+        lambda: event_gd.event_gd(T, RW, max_loss=-1.0),
         ValueError,
         "max_loss",
     ),
     (
         "event_gd",
-        lambda: capacity.event_gd(T, RW, Y=np.full((16, 16), np.inf)),
+        lambda: event_gd.event_gd(T, RW, Y=np.full((16, 16), np.inf)),
         ValueError,
         "Y",
     ),
     (
         "event_gd",
-        lambda: capacity.event_gd(Teacher.lossy(H, 2, seed=0), RW),
+        lambda: event_gd.event_gd(Teacher.lossy(H, 2, seed=0), RW),
         ValueError,
         "teacher",
     ),
     (
         "random_weights",
-        lambda: capacity.random_weights(T, batch=10**9),
+        lambda: event_gd.random_weights(T, batch=10**9),
         ValueError,
         "batch",
         1,
     ),
     (
         "random_weights",
-        lambda: capacity.random_weights(T, batch=0),
+        lambda: event_gd.random_weights(T, batch=0),
         ValueError,
         "batch",
     ),
-    ("random_weights", lambda: capacity.random_weights(T, seed=-1), ValueError, "seed"),
+    ("random_weights", lambda: event_gd.random_weights(T, seed=-1), ValueError, "seed"),
     (
         "random_weights",
-        lambda: capacity.random_weights(T, bias_std=np.nan),
+        lambda: event_gd.random_weights(T, bias_std=np.nan),
         ValueError,
         "bias_std",
     ),
-    ("random_weights", lambda: capacity.random_weights(T, n=2.5), TypeError, "n"),
+    ("random_weights", lambda: event_gd.random_weights(T, n=2.5), TypeError, "n"),
     (
         "random_weights",
-        lambda: capacity.random_weights(T, n={"nope": 3}),
+        lambda: event_gd.random_weights(T, n={"nope": 3}),
         ValueError,
         "n",
     ),
     (
         "random_weights",
-        lambda: capacity.random_weights(T, n={"L1[0:2]": 0}),
+        lambda: event_gd.random_weights(T, n={"L1[0:2]": 0}),
         ValueError,
         "n[",
     ),
-    ("random_weights", lambda: capacity.random_weights("t"), TypeError, "teacher"),
-    ("readout_floor", lambda: capacity.readout_floor(H, ["x0"]), TypeError, "teacher"),
+    ("random_weights", lambda: event_gd.random_weights("t"), TypeError, "teacher"),
+    ("readout_floor", lambda: event_gd.readout_floor(H, ["x0"]), TypeError, "teacher"),
     (
         "readout_floor",
-        lambda: capacity.readout_floor(T, "omega"),
+        lambda: event_gd.readout_floor(T, "omega"),
         TypeError,
         "fields",
     ),
-    ("readout_floor", lambda: capacity.readout_floor(T, []), ValueError, "fields"),
+    ("readout_floor", lambda: event_gd.readout_floor(T, []), ValueError, "fields"),
     (
         "readout_floor",
-        lambda: capacity.readout_floor(T, ["x0"], "batch"),
+        lambda: event_gd.readout_floor(T, ["x0"], "batch"),
         ValueError,
         "level",
     ),
     (
         "readout_floor",
-        lambda: capacity.readout_floor(LOSSY_32, ["x0"]),
+        lambda: event_gd.readout_floor(LOSSY_32, ["x0"]),
         ValueError,
         "teacher",
         1,
     ),
-    ("stacked_weights", lambda: capacity.stacked_weights(5), TypeError, "students"),
+    ("stacked_weights", lambda: event_gd.stacked_weights(5), TypeError, "students"),
     (
         "stacked_weights",
-        lambda: capacity.stacked_weights([S, "s"]),
+        lambda: event_gd.stacked_weights([S, "s"]),
         TypeError,
         "students[1]",
     ),
-    ("stacked_weights", lambda: capacity.stacked_weights([]), ValueError, "students"),
+    ("stacked_weights", lambda: event_gd.stacked_weights([]), ValueError, "students"),
     (
         "stacked_weights",
-        lambda: capacity.stacked_weights([S] * 10**6),
+        lambda: event_gd.stacked_weights([S] * 10**6),
         ValueError,
         "students",
         1,
+    ),
+    (
+        "construction_student",
+        lambda: event_gd.construction_student(H),
+        TypeError,
+        "teacher",
+    ),
+    (
+        "construction_student",
+        lambda: event_gd.construction_student(T, output="tanh"),
+        ValueError,
+        "output",
     ),
     # ------------------------------------------------------------- disentangle
     ("kron", lambda: disentangle.kron(*[np.ones(2)] * 40), ValueError, "vectors", 1),
@@ -1428,6 +1447,7 @@ def _entry_points():
         tiant_lib.reformulation,
         batchnorm,
         capacity,
+        event_gd,
         disentangle,
         datasets,
         plotting,
@@ -1663,18 +1683,18 @@ def test_recovered_means_strictly_above_the_threshold():
     assert not specialization.recovered(rho, threshold=np.nextafter(1.0, 0.0)).any()
 
 
-def test_vertex_means_hull_distance_strictly_above_tol():
-    """capacity.vertex_mask: a vertex when the hull distance *exceeds* tol."""
+def test_vertex_means_hull_distance_strictly_above_atol():
+    """capacity.vertex_mask: a vertex when the hull distance *exceeds* atol."""
     P = np.array([[0.0, 0.0], [2.0, 0.0], [1.0, 0.5]])
     d = capacity.hull_distances(P)
     assert d[2] == 0.5  # L1 distance of (1, 0.5) to the segment (0,0)-(2,0)
-    assert capacity.vertex_mask(P, tol=0.5).tolist() == [True, True, False]
-    assert capacity.vertex_mask(P, tol=np.nextafter(0.5, 0.0)).all()
-    assert capacity.vert(P, tol=0.5) == 2 and not capacity.is_all_vert(P, tol=0.5)
-    assert capacity.is_all_vert(P, tol=np.nextafter(0.5, 0.0))
-    capacity.vertex_mask(P, tol=0.0)  # tol >= 0
-    with pytest.raises(ValueError, match="tol"):
-        capacity.vertex_mask(P, tol=-1e-300)
+    assert capacity.vertex_mask(P, atol=0.5).tolist() == [True, True, False]
+    assert capacity.vertex_mask(P, atol=np.nextafter(0.5, 0.0)).all()
+    assert capacity.vert(P, atol=0.5) == 2 and not capacity.is_all_vert(P, atol=0.5)
+    assert capacity.is_all_vert(P, atol=np.nextafter(0.5, 0.0))
+    capacity.vertex_mask(P, atol=0.0)  # atol >= 0
+    with pytest.raises(ValueError, match=r"\batol\b"):
+        capacity.vertex_mask(P, atol=-1e-300)
 
 
 @pytest.mark.parametrize("margin", [0.25, 1.0, 3.0])
@@ -1692,19 +1712,19 @@ def test_relu_identity_weights_off_diagonal_at_most_minus_margin(margin):
 
 
 def test_event_gd_diverges_when_the_loss_exceeds_max_loss_not_at_it():
-    """capacity.event_gd: "a student whose loss exceeds max_loss counts as diverged".
+    """event_gd: "a student whose loss exceeds max_loss counts as diverged".
 
     (It once tested ``not loss < max_loss``: a loss equal to max_loss diverged.)
     """
     t = Teacher.lossless(Hierarchy.tree([2, 2]))
-    W, b = capacity.random_weights(t, batch=1, seed=0)
-    free = capacity.event_gd(t, W, b, lr=0.1, steps=5)
+    W, b = event_gd.random_weights(t, batch=1, seed=0)
+    free = event_gd.event_gd(t, W, b, steps=5, lr=0.1)
     assert not free.diverged.any()
     top = float(free.loss[0, 0])  # the largest loss of the run (it decreases)
     assert top == free.loss[0].max()
-    past = capacity.event_gd(t, W, b, lr=0.1, steps=5, max_loss=np.nextafter(top, 0))
+    past = event_gd.event_gd(t, W, b, steps=5, lr=0.1, max_loss=np.nextafter(top, 0))
     assert past.diverged.tolist() == [True]
-    at = capacity.event_gd(t, W, b, lr=0.1, steps=5, max_loss=top)
+    at = event_gd.event_gd(t, W, b, steps=5, lr=0.1, max_loss=top)
     assert at.diverged.tolist() == [False], "a loss equal to max_loss exceeds nothing"
     assert np.array_equal(at.loss, free.loss)
 

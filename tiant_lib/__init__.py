@@ -7,7 +7,10 @@ Modules follow the paper: :mod:`tiant_lib.hierarchy` (receptive fields),
 quantities, Theorems 1–4), :mod:`tiant_lib.instances` (the instances chapters 1–4
 check Theorems 1–4 on, and what they measure there),
 :mod:`tiant_lib.batchnorm` (Theorem 5),
-:mod:`tiant_lib.capacity` (Theorems 6–7), :mod:`tiant_lib.disentangle`
+:mod:`tiant_lib.capacity` (Theorems 6–7: vertices and the construction, pure
+matrix math), :mod:`tiant_lib.event_gd` (many students of a lossless teacher
+trained at the event level, Theorems 3–4, and the floors of Theorem 6),
+:mod:`tiant_lib.disentangle`
 (Theorems 8–9), :mod:`tiant_lib.datasets` (the experiments of §5.3),
 :mod:`tiant_lib.digits` (real images: the UCI digits as a quadtree, and the
 summarization teacher estimated from them), :mod:`tiant_lib.lcnet` (many
@@ -56,6 +59,7 @@ from . import (
     digits,
     disentangle,
     ensemble,
+    event_gd,
     instances,
     lcnet,
     plotting,
@@ -104,6 +108,7 @@ __all__ = [
     "ensemble",
     "event_averages",
     "event_coverage",
+    "event_gd",
     "fmt",
     "fmt_list",
     "instances",

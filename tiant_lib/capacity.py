@@ -5,20 +5,22 @@ hull of the other rows (Definition 1); ``P`` is *k-vert* when exactly k rows
 are vertices and *all-vert* when every row is (Definition 2). For an all-vert
 ``P`` a ReLU layer can map every row to its own one-hot vector — ``relu(P W +
 b) = I`` — which a linear layer cannot do beyond the rank of ``P``.
+
+Pure mathematics on matrices (linear programs and least squares): nothing here
+knows a teacher or a student. Training students at the event level, and the
+least-squares floors on a teacher, are in :mod:`tiant_lib.event_gd`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _validate as valid
-from . import seeds
 
-_TOL = 1e-9
-_add = np.add.reduce  # = np.sum, without its Python wrapper (hot in event_gd)
+_ATOL = 1e-9
 _LP_CHUNK = 2_000_000  # at most this many entries (dense) in one stacked LP
 
 
@@ -39,7 +41,7 @@ def _check_lp(P: np.ndarray, name: str) -> None:
     valid.size((n + 1) * (m - 1 + 2 * n), name, "entries in the LP's constraint matrix")
 
 
-def hull_distance(P, i: int) -> float:
+def hull_distance(P: ArrayLike, i: int) -> float:
     """L1 distance from row ``p_i`` to the convex hull of the other rows, by linear
     programming.
 
@@ -74,7 +76,7 @@ def hull_distance(P, i: int) -> float:
     return float(res.fun)
 
 
-def vertex_mask(P, tol: float = _TOL) -> np.ndarray:
+def vertex_mask(P: ArrayLike, atol: float = _ATOL) -> np.ndarray:
     """Which rows of ``P`` are vertices of the convex hull of its rows (Definition 1).
 
     Parameters
@@ -82,9 +84,9 @@ def vertex_mask(P, tol: float = _TOL) -> np.ndarray:
     P : array, shape (m, n)
         Rows are points (e.g. ``P_αβ``, one row per event of α); any ``m``
         and ``n`` (also ``m > n + 1``).
-    tol : float
+    atol : float
         Row i counts as a vertex when its L1 distance to the convex hull of
-        the other rows exceeds ``tol`` (:func:`hull_distance`). A duplicated
+        the other rows exceeds ``atol`` (:func:`hull_distance`). A duplicated
         row is therefore not a vertex (it equals the other copy).
 
     Returns
@@ -97,12 +99,12 @@ def vertex_mask(P, tol: float = _TOL) -> np.ndarray:
         On an empty matrix, NaN or inf, or a non-2-D input.
     """
     P = _check_matrix(P)
-    tol = valid.real(tol, "tol", lo=0.0)
+    atol = valid.real(atol, "atol", lo=0.0)
     _check_lp(P, "P")
-    return _hull_distances(P) > tol
+    return _hull_distances(P) > atol
 
 
-def hull_distances(P) -> np.ndarray:
+def hull_distances(P: ArrayLike) -> np.ndarray:
     """:func:`hull_distance` of every row of ``P``, or of every matrix of a stack.
 
     Parameters
@@ -178,18 +180,18 @@ def _hull_distances(P: np.ndarray) -> np.ndarray:
     return out.reshape(P.shape[:-1])
 
 
-def vert(P, tol: float = _TOL) -> int:
+def vert(P: ArrayLike, atol: float = _ATOL) -> int:
     """``vert(P)``: the number of rows of ``P`` that are vertices (Definition 2)."""
-    return int(vertex_mask(P, tol).sum())
+    return int(vertex_mask(P, atol).sum())
 
 
-def is_all_vert(P, tol: float = _TOL) -> bool:
+def is_all_vert(P: ArrayLike, atol: float = _ATOL) -> bool:
     """Whether every row of ``P`` is a vertex (Definition 2, Theorem 6's premise)."""
-    return bool(vertex_mask(P, tol).all())
+    return bool(vertex_mask(P, atol).all())
 
 
 def relu_identity_weights(
-    P, margin: float = 1.0, grid: float = 2.0**-16, atol: float = 0.0
+    P: ArrayLike, margin: float = 1.0, grid: float = 2.0**-16, atol: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Weights with ``relu(P @ W + b) == I`` (exactly): the construction of Theorem 6.
 
@@ -223,7 +225,7 @@ def relu_identity_weights(
     Returns
     -------
     W : ndarray, shape (n, m)
-    b : ndarray, shape (m,)
+    bias : ndarray, shape (m,)
 
     Raises
     ------
@@ -258,23 +260,20 @@ def relu_identity_weights(
         )
     sums = P.sum(axis=1)
     if np.allclose(sums, sums[0]) and abs(sums[0]) > 1e-12:
-        # Rows with equal sums s (stochastic matrices and their concatenations): w_i +
-        # (b_i/s) 1
-        # with bias 0 is the same hyperplane on the rows, and puts the diagonal near 1,
-        # where
-        # 1 - r is exact in float64 (Sterbenz), so the diagonal comes out exactly 1.
+        # Rows with equal sums s (stochastic matrices and their concatenations):
+        # w_i + (b_i/s) 1 with bias 0 is the same hyperplane on the rows, and puts
+        # the diagonal near 1, where 1 - r is exact in float64 (Sterbenz), so the
+        # diagonal comes out exactly 1.
         W = W + (b_lp / sums[0])[None, :]
     W = np.round(W / grid) * grid
     r = np.diag(P @ W)
-    b = 1.0 - r
-    for i in np.flatnonzero(
-        r + b != 1.0
-    ):  # absorb the last rounding error: step b_i by a few ulps
-        for cand in _nearby_floats(b[i]):
+    bias = 1.0 - r
+    for i in np.flatnonzero(r + bias != 1.0):  # the last rounding error: a few ulps
+        for cand in _nearby_floats(bias[i]):
             if r[i] + cand == 1.0:
-                b[i] = cand
+                bias[i] = cand
                 break
-    out = np.maximum(P @ W + b, 0.0)
+    out = np.maximum(P @ W + bias, 0.0)
     off = out[~np.eye(m, dtype=bool)]
     if not ((off == 0).all() and np.abs(np.diag(out) - 1.0).max() <= atol):
         raise RuntimeError(
@@ -282,7 +281,7 @@ def relu_identity_weights(
             f"atol = {atol:g} of 1); try a larger margin, a finer grid, or, for "
             "rows with unequal sums, atol=1e-12"
         )
-    return W, b
+    return W, bias
 
 
 def _separating_lp(P: np.ndarray, rows, margin: float):
@@ -354,7 +353,9 @@ def _nearby_floats(x: float, k: int = 8):
         yield down
 
 
-def stacked_relu_weights(blocks: Sequence[np.ndarray], margin: float = 1.0):
+def stacked_relu_weights(
+    blocks: Sequence[np.ndarray], margin: float = 1.0
+) -> tuple[list[np.ndarray], np.ndarray]:
     """Theorem 6 for one field with several children: split the construction over the
     blocks.
 
@@ -367,7 +368,7 @@ def stacked_relu_weights(blocks: Sequence[np.ndarray], margin: float = 1.0):
     -------
     Ws : list of ndarray, shapes (m_β, m_α)
         ``W_βα`` for each block, in order.
-    b : ndarray, shape (m_α,)
+    bias : ndarray, shape (m_α,)
     """
     if isinstance(blocks, np.ndarray) or not isinstance(blocks, Sequence):
         raise TypeError("blocks must be a list of matrices P_αβ (one per child)")
@@ -380,12 +381,12 @@ def stacked_relu_weights(blocks: Sequence[np.ndarray], margin: float = 1.0):
             "all blocks must have the same number of rows (events of α), got "
             f"{sorted(rows)}"
         )
-    W, b = relu_identity_weights(np.hstack(blocks), margin=margin)
+    W, bias = relu_identity_weights(np.hstack(blocks), margin=margin)
     cuts = np.cumsum([B.shape[1] for B in blocks])[:-1]
-    return np.split(W, cuts, axis=0), b
+    return np.split(W, cuts, axis=0), bias
 
 
-def linear_loss_floor(F) -> int:
+def linear_loss_floor(F: ArrayLike) -> int:
     """Eckart–Young floor of a linear read-out: ``min_M ||F M − I||_F² = m − rank(F)``
     (Theorem 6).
 
@@ -394,573 +395,3 @@ def linear_loss_floor(F) -> int:
     """
     F = _check_matrix(F, "F")
     return int(F.shape[0] - np.linalg.matrix_rank(F))
-
-
-# ----------------------------------------------------------------- read-out floors
-def readout_floor(teacher, fields: Sequence[str], level: str = "input") -> float:
-    """Best loss of an output that is a sum of functions of ``fields`` (Theorem 6).
-
-    Computes ``min E_x || Σ_{β∈fields} U_β(x_β) + c − e_{y(x)} ||²`` over *all*
-    functions ``U_β`` of each field's content ``x_β`` and constants ``c``, by
-    weighted least squares on the one-hot codes of the fields' contents.
-    A student with a **linear output** (the paper's ``G_ω = I − F_ω``)
-    computes ``Σ_{β∈ch(ω)} f_β(x_β) W_βω + b``, so with ``fields = ch(ω)`` this
-    is a floor for every such student, whatever its hidden layers; a
-    *linear* student is additive over single inputs, so ``fields`` = the
-    leaves gives its floor (Eckart–Young, paper §5.1).
-
-    Parameters
-    ----------
-    teacher : Teacher
-        Supplies ``P(x)`` and the labels ``y(x) = z_ω(x)`` (small enough to enumerate).
-    fields : sequence of str
-        Regions whose contents the output may depend on (additively).
-
-    level : {"input", "event"}
-        ``"input"``: the per-input loss the network is trained on,
-        ``E_x ||f_ω(x) − e_{y(x)}||²``. ``"event"``: Theorem 6's event-level
-        loss ``||F_ω − I||_F² = Σ_a ||E[f_ω | z_ω = a] − e_a||²`` (unweighted
-        sum over classes). For a lossless teacher with uniform ``P(x)`` the
-        event level is ``m_ω`` times the input level; for a lossy teacher it
-        can be much smaller (the averages hide the spread within a class).
-
-    Returns
-    -------
-    float
-        The minimum (no factor 1/2). For a uniform ``P(x)``, multiply the
-        input level by the number of inputs to get the summed error.
-    """
-    teacher = _check_teacher(teacher)
-    if isinstance(fields, (str, Mapping)) or not isinstance(fields, Sequence):
-        raise TypeError(
-            f"fields must be a sequence of region names, got {type(fields).__name__}"
-        )
-    if not len(fields):
-        raise ValueError("fields must be a non-empty sequence of region names")
-    valid.one_of(level, "level", ("input", "event"))
-    h = teacher.hierarchy
-    for r in fields:
-        if not isinstance(r, str):
-            raise TypeError(f"fields must hold region names (str), got {r!r}")
-        if r not in h.regions:
-            raise ValueError(f"unknown region {r!r} in fields")
-    n_inputs = valid.size(
-        teacher.d**h.n_inputs, "teacher", "inputs (d**n_inputs)", "MAX_INPUTS"
-    )
-    n_cols = 1 + sum(teacher.d ** h.sz(r) for r in fields)
-    valid.size(n_inputs * n_cols, "fields", "entries in the least-squares matrix")
-    X, p = teacher.enumerate()
-    cols = [np.ones((len(X), 1))]
-    for r in fields:
-        span = list(h.span(r))
-        code = X[:, span] @ (teacher.d ** np.arange(len(span) - 1, -1, -1))
-        onehot = np.zeros((len(X), teacher.d ** len(span)))
-        onehot[np.arange(len(X)), code] = 1.0  # = np.eye(...)[code], without the eye
-        cols.append(onehot)
-    A, y, m = np.hstack(cols), teacher.labels(X), teacher.m[h.top]
-    if level == "input":
-        A, Y = A * np.sqrt(p)[:, None], np.eye(m)[y] * np.sqrt(p)[:, None]
-    else:  # class averages: row a of C A is E[code | z_ω = a]
-        C = np.eye(m)[y].T * p[None, :]
-        C = C / np.where(C.sum(1, keepdims=True) > 0, C.sum(1, keepdims=True), 1)
-        A, Y = C @ A, np.eye(m)
-    M, *_ = np.linalg.lstsq(A, Y, rcond=None)
-    return float(((A @ M - Y) ** 2).sum())
-
-
-# ----------------------------------------------------------- many students at once
-def stacked_weights(students) -> tuple[dict, dict]:
-    """Weights and biases of several :class:`~tiant_lib.Student` s, stacked on axis 0.
-
-    Returns
-    -------
-    W : dict of (β, α) to ndarray, shape (B, n_β, n_α)
-    b : dict of str to ndarray, shape (B, n_α)
-        Empty when the students have no biases.
-    """
-    from .student import Student
-
-    if isinstance(students, (str, Mapping)) or not isinstance(students, Iterable):
-        raise TypeError(
-            f"students must be a sequence of Student, got {type(students).__name__}"
-        )
-    students = list(students)
-    if not students:
-        raise ValueError("students is empty")
-    valid.of_type(students[0], "students[0]", Student)
-    valid.size(
-        len(students) * sum(w.numel() for w in students[0].parameters()),
-        "students",
-        "stacked parameters",
-    )
-    for i, s in enumerate(students):
-        valid.of_type(s, f"students[{i}]", Student)
-    Ws = [s.get_weights() for s in students]
-    bs = [s.get_biases() for s in students]
-    if any(set(w) != set(Ws[0]) for w in Ws) or any(set(x) != set(bs[0]) for x in bs):
-        raise ValueError("the students must share a hierarchy and bias setting")
-    W = {e: np.stack([w[e] for w in Ws]) for e in Ws[0]}
-    b = {a: np.stack([x[a] for x in bs]) for a in bs[0]}
-    return W, b
-
-
-@dataclass
-class EventGD:
-    """Result of :func:`event_gd` (all arrays float64, first axis = student).
-
-    Attributes
-    ----------
-    W, b : dict
-        Final weights ``(B, n_β, n_α)`` and biases ``(B, n_α)``.
-    F : dict of str to ndarray, shape (B, m_α, n_α)
-        Event-level activations after the last step.
-    loss : ndarray, shape (B, max(steps) + 1)
-        ``Σ_a P(z_ω = a) ||F_ω[a] − Y[a]||² / 2`` before every step and after the
-        last (NaN after a student's own last step, see :func:`event_gd`).
-    diverged : ndarray of bool, shape (B,)
-        Students whose loss passed ``max_loss`` (or became NaN); they were
-        frozen at that point.
-    """
-
-    W: dict
-    b: dict
-    F: dict
-    loss: np.ndarray
-    diverged: np.ndarray
-
-
-def _check_teacher(teacher):
-    from .teacher import Teacher  # local import: capacity stays free of the model chain
-
-    return valid.of_type(teacher, "teacher", Teacher)
-
-
-def _event_setup(teacher, W, b, activation, output):
-    teacher = _check_teacher(teacher)
-    valid.one_of(activation, "activation", ("relu", "linear"))
-    valid.one_of(output, "output", ("linear", "relu"))
-    valid.mapping(W, "W")
-    if b is not None:
-        valid.mapping(b, "b")
-    h = teacher.hierarchy
-    lossy = [a for a in h.internal if teacher.m[a] != teacher.d ** h.sz(a)]
-    if lossy:
-        raise ValueError(
-            f"teacher must be lossless (event level = input level, Theorem 3); "
-            f"lossy regions {lossy}"
-        )
-    if set(W) != set(h.edges):
-        raise ValueError("W must have one stacked weight array per edge (β, α)")
-    W = {e: valid.array(w, f"W[{e}]", ndim=3) for e, w in W.items()}
-    B = {w.shape[0] for w in W.values()}
-    if len(B) != 1:
-        raise ValueError("every W[e] must have shape (B, n_β, n_α) with the same B")
-    width = {x: teacher.d for x in h.leaves}
-    for c, a in h.edges:  # the top's width is checked against Y by event_gd
-        width.setdefault(a, W[(c, a)].shape[2])
-    for c, a in h.edges:
-        if W[(c, a)].shape[1:] != (width[c], width[a]):
-            raise ValueError(
-                f"W[{(c, a)}] must have shape (B, {width[c]}, {width[a]}) "
-                f"(n_β, n_α), got {W[(c, a)].shape}"
-            )
-    b = {a: valid.array(v, f"b[{a!r}]", ndim=2) for a, v in (b or {}).items()}
-    if b and set(b) != set(h.internal):
-        raise ValueError("b must be empty or hold a bias for every internal region")
-    for a, v in b.items():
-        if v.shape != (*B, width[a]):
-            raise ValueError(
-                f"b[{a!r}] must have shape ({next(iter(B))}, {width[a]}), got {v.shape}"
-            )
-    valid.size(
-        next(iter(B)) * max(teacher.m[a] * width[a] for a in h.internal),
-        "W",
-        "entries in one stacked activation F_α (B × m_α × n_α)",
-    )
-    # the plan copies W and b into its own buffer (event_gd updates it in place)
-    return h, _Plan(h, teacher, W, b, activation, output), B.pop()
-
-
-@dataclass(eq=False)
-class _Child:
-    """One edge β → α of a :class:`_Plan` (views set by ``_Plan.bind``)."""
-
-    name: str
-    leaf: bool
-    idx: np.ndarray  # event of β under each event of α (lossless: P_αβ is 0/1)
-    rows: slice  # rows of P_αβᵀ in the field's stacked Pt
-    wrows: slice  # rows of W_βα in the field's block
-    W: np.ndarray | None = None  # view into _Plan.theta, shape (B, n_β, n_α)
-    dw: np.ndarray | None = None  # view into _Plan.grad
-
-
-@dataclass(eq=False)
-class _Field:
-    """One internal region α of a :class:`_Plan` (views set by ``_Plan.bind``)."""
-
-    name: str
-    relu: bool
-    m: int  # number of events of α
-    kids: list
-    cols: slice  # columns of theta holding [W_β1α; W_β2α; …; b_αᵀ] (row-major)
-    shape: tuple  # (rows, n_α) of that block
-    bias: bool
-    Pt: np.ndarray  # [P_αβ1ᵀ; P_αβ2ᵀ; …]: one product gives every P_αβᵀ G̃_α
-    gather: np.ndarray | None  # children all leaves: rows of Wb to add, per event
-    Wb: np.ndarray | None = None  # the block, a view (B, rows, n_α) into theta
-    dw: np.ndarray | None = None  # the rows of grad for the W_βα
-    b: np.ndarray | None = None  # views (B, n_α) (None without biases)
-    db: np.ndarray | None = None
-
-
-class _Plan:
-    """Event-level passes of ``B`` stacked students (Theorems 3–4), precomputed once.
-
-    Every weight and bias lives in one buffer ``theta`` of shape (B, T) and
-    every gradient in ``grad`` (same layout), so that a gradient step is one
-    ``theta += lr * grad``; ``W``/``b`` are views into ``theta``. A field α
-    holds ``[W_β1α; W_β2α; …; b_αᵀ]`` as consecutive rows, so for a field whose
-    children are all leaves (``F_β = I``: ``P_αβ F_β W_βα`` gathers rows of
-    ``W_βα``) the forward pass is one gather and one sum, and the backward
-    pass one product with the stacked ``[P_αβ1ᵀ; …]``. Every value is that
-    of the per-edge formulas, computed in the same order, and each student's
-    arithmetic does not depend on the others (see :meth:`keep`).
-    """
-
-    def __init__(self, h, teacher, W, b, activation, output):
-        kids = {a: h.children(a) for a in h.internal}
-        n = {a: W[(kids[a][0], a)].shape[2] for a in h.internal}
-        rows = {a: sum(W[(c, a)].shape[1] for c in kids[a]) + bool(b) for a in kids}
-        self.top, self.fields, off = h.top, [], 0
-        for a in h.internal:
-            children, Pts, r, e = [], [], 0, 0
-            for c in kids[a]:
-                n_c, P = W[(c, a)].shape[1], teacher.transition(a, c)
-                sl, wsl = slice(e, e + P.shape[1]), slice(r, r + n_c)
-                children.append(_Child(c, h.is_leaf(c), P.argmax(1), sl, wsl))
-                Pts.append(P.T)
-                r, e = r + n_c, e + P.shape[1]
-            gather = None
-            if all(k.leaf for k in children):
-                gather = [k.wrows.start + k.idx for k in children]
-                if b:
-                    gather.append(np.full(teacher.m[a], rows[a] - 1))
-                gather = np.concatenate(gather)
-            relu = (output if a == h.top else activation) == "relu"
-            cols = slice(off, off + rows[a] * n[a])
-            off = cols.stop
-            self.fields.append(
-                _Field(
-                    a,
-                    relu,
-                    teacher.m[a],
-                    children,
-                    cols,
-                    (rows[a], n[a]),
-                    bool(b),
-                    np.vstack(Pts),
-                    gather,
-                )
-            )
-        self.bind(np.empty((next(iter(W.values())).shape[0], off)))
-        for e, w in W.items():
-            self.W[e][...] = w
-        for a, v in (b or {}).items():
-            self.b[a][...] = v
-
-    def bind(self, theta: np.ndarray) -> None:
-        """Use ``theta`` (B, T) as the parameters: set every view into it."""
-        self.theta, self.grad = theta, np.zeros_like(theta)
-        B = theta.shape[0]
-        for f in self.fields:
-            f.Wb = theta[:, f.cols].reshape(B, *f.shape)
-            dWb = self.grad[:, f.cols].reshape(B, *f.shape)
-            f.dw = dWb[:, : f.shape[0] - f.bias]
-            f.b, f.db = (f.Wb[:, -1], dWb[:, -1]) if f.bias else (None, None)
-            for c in f.kids:
-                c.W, c.dw = f.Wb[:, c.wrows], dWb[:, c.wrows]
-        self.W = {(k.name, f.name): k.W for f in self.fields for k in f.kids}
-        self.b = {f.name: f.b for f in self.fields if f.bias}
-
-    def keep(self, rows: np.ndarray) -> None:
-        """Go on with the students ``rows`` only (a boolean mask or indices)."""
-        self.bind(self.theta[rows])
-
-    def forward(self) -> tuple[dict, dict]:
-        """``F_α = D_α ∘ (Σ_β P_αβ F_β W_βα + 1 b_αᵀ)`` bottom-up (no leaves in F).
-
-        Returns the activations and, for gated fields, the boolean gates ``D_α``.
-        """
-        F, D = {}, {}
-        for f in self.fields:
-            if f.gather is not None:  # F_β = I: P_αβ W_βα gathers rows of W_βα
-                raw = f.Wb.take(f.gather, axis=1)
-                k = len(f.gather) // f.m
-                if k > 1:  # Σ over the children (then the bias), in their order
-                    raw = _add(raw.reshape(raw.shape[0], k, f.m, raw.shape[2]), 1)
-            else:
-                raw = None
-                for c in f.kids:
-                    U = c.W if c.leaf else F[c.name] @ c.W
-                    U = U.take(c.idx, axis=1)
-                    if raw is None:
-                        raw = U
-                    else:
-                        raw += U
-                if f.b is not None:
-                    raw += f.b[:, None, :]
-            if f.relu:
-                D[f.name] = raw > 0
-                np.maximum(raw, 0.0, out=raw)
-            F[f.name] = raw
-        return F, D
-
-    def backward(self, F: dict, D: dict, Gt_top: np.ndarray) -> None:
-        """Fill ``grad`` with ``ΔW_βα = (P_αβ F_β)ᵀ G̃_α`` and ``Δb_α = 1ᵀ G̃_α``.
-
-        ``G̃_β = D_β ∘ Σ_α P_αβᵀ G̃_α W_βαᵀ``, top-down from ``Gt_top`` = ``G̃_ω``.
-        """
-        Gt = {self.top: Gt_top}
-        for f in reversed(self.fields):  # parents before children
-            G = Gt.pop(f.name)
-            if f.name != self.top and f.relu:
-                np.multiply(G, D[f.name], out=G)  # every parent has added its share
-            if f.db is not None:
-                _add(G, 1, out=f.db)
-            if f.gather is not None:  # children all leaves: ΔW_βα = P_αβᵀ G̃_α
-                np.matmul(f.Pt, G, out=f.dw)
-                continue
-            PG = f.Pt @ G  # every P_αβᵀ G̃_α (B, m_β, n_α), stacked
-            for c in f.kids:
-                PtG = PG[:, c.rows]
-                if c.leaf:
-                    c.dw[...] = PtG
-                    continue
-                np.matmul(F[c.name].transpose(0, 2, 1), PtG, out=c.dw)
-                back = PtG @ c.W.transpose(0, 2, 1)
-                if c.name in Gt:
-                    Gt[c.name] += back
-                else:
-                    Gt[c.name] = back
-
-
-def event_forward(
-    teacher, W: dict, b: dict | None = None, activation="relu", output="linear"
-) -> tuple[dict, dict]:
-    """Event-level forward pass of ``B`` students at once: Theorem 4's ``F_α``, stacked.
-
-    ``F_α = D_α ∘ (Σ_β P_αβ F_β W_βα + 1 b_αᵀ)`` from ``F_leaf = I``, for a
-    **lossless** teacher, where it equals the real network's activation on
-    every input (Theorem 3; the top event is the input itself).
-
-    Parameters
-    ----------
-    teacher : Teacher
-        Lossless (``m_α = d**sz(α)``); supplies ``P_αβ``.
-    W : dict of (β, α) to array, shape (B, n_β, n_α)
-    b : dict of str to array (B, n_α), optional
-    activation, output : str
-        Hidden and top nonlinearities, as for :class:`~tiant_lib.Student`.
-
-    Returns
-    -------
-    F, D : dict of str to ndarray, shape (B, m_α, n_α)
-    """
-    h, plan, _ = _event_setup(teacher, W, b, activation, output)
-    F, D = plan.forward()
-    D = {a: D[a].astype(np.float64) if a in D else None for a in h.internal}
-    return _with_leaves(h, teacher, F), D
-
-
-def _with_leaves(h, teacher, F):
-    return {r: F[r] if r in F else np.eye(teacher.d)[None] for r in h.regions}
-
-
-def event_gd(
-    teacher,
-    W: dict,
-    b: dict | None = None,
-    lr=0.1,
-    steps: int = 100,
-    activation: str = "relu",
-    output: str = "linear",
-    Y=None,
-    max_loss: float = 1e6,
-) -> EventGD:
-    """Full-batch gradient descent of ``B`` students at once, on events (Theorems 3–4).
-
-    Iterates the matrix form ``F_α = D_α ∘ Σ_β P_αβ F_β W_βα``,
-    ``G̃_β = D_β ∘ Σ_α P_αβᵀ G̃_α W_βαᵀ``, ``ΔW_βα = (P_αβ F_β)ᵀ G̃_α``,
-    ``W ← W + lr ΔW`` for a stack of students (first axis). For a lossless
-    teacher this *is* full-batch gradient descent of the real network over
-    all inputs weighted by ``P(x)`` (each top event is one input), so many
-    seeds and step sizes train as one vectorised run. Per-input training on
-    a *lossy* teacher is the same run on the lossless teacher of the same
-    hierarchy and ``P(x)`` with the lossy labels as targets ``Y``.
-
-    Parameters
-    ----------
-    teacher : Teacher
-        Lossless; supplies ``P_αβ`` and ``Λ_ω``.
-    W : dict of (β, α) to array, shape (B, n_β, n_α)
-        Initial weights, e.g. from :func:`stacked_weights`.
-    b : dict of str to array (B, n_α), optional
-        Initial biases of every internal region (None: no biases).
-    lr : float or array of shape (B,)
-        Step size of each student.
-    steps : int or array of int, shape (B,)
-        Number of steps of each student. A student that has made its steps
-        leaves the stack (its ``W``, ``b``, ``F`` are those after its own last
-        step, its losses after it NaN); the others go on unchanged, as each
-        student's arithmetic is independent of the others'. So step sizes
-        compared at equal training time ``lr × steps`` train in one call.
-    activation, output : str
-        Hidden and top nonlinearities; ``output="linear"`` is the paper's
-        ``G_ω = I − F_ω``, ``"relu"`` our variant ``G_ω = D_ω ∘ (I − F_ω)``.
-    Y : array (m_ω, k), optional
-        Target of each top event (default ``I``: the teacher's own classes).
-    max_loss : float
-        A student whose loss exceeds this (or is NaN) counts as diverged and
-        stops moving (:attr:`EventGD.diverged`).
-
-    Returns
-    -------
-    EventGD
-    """
-    h, plan, B = _event_setup(teacher, W, b, activation, output)
-    steps = _steps(steps, B)
-    valid.size(B * (steps.max() + 1), "steps", "recorded losses (B × (steps + 1))")
-    lr = valid.array(lr, "lr", ndim=(0, 1))
-    if lr.shape not in ((), (1,), (B,)):
-        raise ValueError(f"lr must be a float or an array of shape ({B},)")
-    lr = np.broadcast_to(lr, (B,))
-    if not (lr > 0).all():
-        raise ValueError("lr must be positive")
-    max_loss = valid.positive(max_loss, "max_loss")
-    top = h.top
-    Y = np.eye(teacher.m[top]) if Y is None else valid.array(Y, "Y")
-    if Y.ndim != 2 or Y.shape[0] != teacher.m[top]:
-        raise ValueError(f"Y must have shape ({teacher.m[top]}, k), got {Y.shape}")
-    if plan.W[next(e for e in h.edges if e[1] == top)].shape[2] != Y.shape[1]:
-        raise ValueError("the top's width must equal the number of columns of Y")
-    # Λ_ω repeated along the columns: the products below broadcast over students only
-    lam = np.repeat(teacher.prior(top)[:, None], Y.shape[1], axis=1)
-    losses = np.full((B, steps.max() + 1), np.nan)
-    diverged = np.zeros(B, dtype=bool)
-    end = _GDEnd(B)
-    alive, div, lr_col = np.arange(B), diverged.copy(), lr[:, None].copy()
-    stops, t = iter(sorted(set(steps.tolist()))), 0
-    stop = next(stops)
-    while True:
-        F, D = plan.forward()
-        err = Y - F[top]
-        Gt = lam * err
-        loss = 0.5 * (Gt * err).sum((1, 2))
-        losses[alive if len(alive) < B else slice(None), t] = loss
-        if t == stop:  # some students have made all their steps: they leave
-            done = steps[alive] == t
-            end.store(alive[done], plan, F, done)
-            diverged[alive[done]] = div[done]
-            if done.all():
-                break
-            plan.keep(~done)
-            alive, div, lr_col = alive[~done], div[~done], lr_col[~done]
-            stop = next(stops)
-            continue  # the others' step t again, on the smaller stack
-        if div.any() or not (loss <= max_loss).all():
-            # freeze diverging students (loss above max_loss, or NaN): no gradient
-            div |= ~(loss <= max_loss)
-            Gt[div] = 0.0
-        if output == "relu":
-            np.multiply(Gt, D[top], out=Gt)
-        plan.backward(F, D, Gt)
-        plan.theta += lr_col * plan.grad
-        t += 1
-    F = _with_leaves(h, teacher, end.F)
-    return EventGD(W=end.W, b=end.b, F=F, loss=losses, diverged=diverged)
-
-
-def _steps(steps, B: int) -> np.ndarray:
-    """``steps`` of :func:`event_gd` as an int array of shape (B,)."""
-    if np.ndim(steps) == 0:
-        return np.full(B, valid.integer(steps, "steps", lo=0))
-    s = valid.array(steps, "steps", ndim=1)
-    if s.shape != (B,) or (s < 0).any() or (s != np.round(s)).any():
-        raise ValueError(f"steps must be an int >= 0 or an array of {B} of them")
-    return s.astype(np.int64)
-
-
-class _GDEnd:
-    """Final weights, biases and activations of :func:`event_gd`, student by student."""
-
-    def __init__(self, B: int):
-        self.B, self.W, self.b, self.F = B, {}, {}, {}
-
-    def store(self, rows: np.ndarray, plan: _Plan, F: dict, done: np.ndarray):
-        for out, src in ((self.W, plan.W), (self.b, plan.b), (self.F, F)):
-            for k, v in src.items():
-                if k not in out:
-                    out[k] = np.empty((self.B, *v.shape[1:]))
-                out[k][rows] = v[done]
-
-
-def random_weights(
-    teacher, n=None, batch: int = 1, seed: int = 0, bias_std: float | None = None
-) -> tuple[dict, dict]:
-    """Random stacked weights of ``batch`` students, scaled as in ``Student``.
-
-    ``W_βα ~ N(0, 1/fan_in)`` entrywise (``fan_in`` = number of nodes in
-    ``ch(α)``); biases are zero (as in ``Student``) when ``bias_std`` is 0,
-    ``N(0, bias_std²)`` when it is positive, and absent when it is None.
-    The draw is NumPy's (``default_rng(seed)``), not torch's.
-
-    Parameters
-    ----------
-    teacher : Teacher
-        Supplies the hierarchy, ``d`` and ``n_ω = m_ω``.
-    n : int or mapping of str to int, optional
-        Hidden widths ``n_α`` (default ``m_α``, the paper's Theorem 6 setting).
-        An int sets every hidden region (the top keeps ``m_ω``); a mapping
-        may also set the top's width (e.g. the number of labels of a lossy
-        teacher, see :func:`event_gd`'s ``Y``). Missing regions get ``m_α``.
-    batch : int
-    seed : int
-    bias_std : float, optional
-
-    Returns
-    -------
-    W : dict of (β, α) to ndarray, shape (batch, n_β, n_α)
-    b : dict of str to ndarray, shape (batch, n_α) (empty when ``bias_std`` is None)
-    """
-    h = _check_teacher(teacher).hierarchy
-    batch = valid.integer(batch, "batch", lo=1)
-    seed = valid.seed(seed)
-    if bias_std is not None:
-        bias_std = valid.real(bias_std, "bias_std", lo=0.0)
-    if isinstance(n, Mapping):
-        for a in n:
-            if a not in h.internal:
-                raise ValueError(f"n: {a!r} is not an internal region of the teacher")
-    elif n is not None:
-        n = valid.integer(n, "n", lo=1)
-    width = {x: teacher.d for x in h.leaves}
-    for a in h.internal:
-        if isinstance(n, Mapping):
-            v = valid.integer(n.get(a, teacher.m[a]), f"n[{a!r}]", lo=1)
-        else:
-            v = teacher.m[a] if a == h.top or n is None else n
-        width[a] = int(v)
-    valid.size(
-        batch * sum(width[c] * width[a] for c, a in h.edges),
-        "batch",
-        "weights (batch × Σ n_β n_α)",
-    )
-    rng = seeds.rng(seed)
-    W = {}
-    for c, a in h.edges:
-        fan_in = sum(width[k] for k in h.children(a))
-        W[(c, a)] = rng.normal(size=(batch, width[c], width[a])) / np.sqrt(fan_in)
-    b = {}
-    if bias_std is not None:
-        b = {a: bias_std * rng.normal(size=(batch, width[a])) for a in h.internal}
-    return W, b
