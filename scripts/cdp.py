@@ -46,6 +46,16 @@ HEADLESS_FLAGS = [
 ]
 
 
+# The printed page (inches): A4, with the margins of every PDF the book prints.
+PAGE = dict(
+    paperWidth=8.27,
+    paperHeight=11.69,
+    marginTop=0.5,
+    marginBottom=0.6,
+    marginLeft=0.5,
+    marginRight=0.5,
+)
+
 PAGE_NUMBER_FOOTER = (
     '<div style="font-size:8px;width:100%;text-align:center">'
     '<span class="pageNumber"></span> / <span class="totalPages"></span></div>'
@@ -196,21 +206,14 @@ class Browser:
             f.write(base64.b64decode(data))
 
     def print_pdf(self, path, footer=True):
-        """Print the page to `path` (A4, backgrounds on, page numbers in the footer).
+        """Print the page to `path` (`PAGE`, backgrounds on, page numbers in footers).
 
         Untagged: Chromium's accessibility tags double the book's PDF (11 MB) and
         its printing time (about 9 s of 23 s); the HTML book is the accessible one.
+        Chromium's outline (``generateDocumentOutline``) needs the tags: the book's
+        is written by scripts/book_pdf.py.
         """
-        params = dict(
-            generateTaggedPDF=False,
-            printBackground=True,
-            paperWidth=8.27,
-            paperHeight=11.69,
-            marginTop=0.5,
-            marginBottom=0.6,
-            marginLeft=0.5,
-            marginRight=0.5,
-        )
+        params = dict(generateTaggedPDF=False, printBackground=True, **PAGE)
         if footer:
             params.update(
                 displayHeaderFooter=True,
