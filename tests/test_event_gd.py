@@ -9,6 +9,7 @@ from tiant_lib.event_gd import (
     construction_student,
     event_forward,
     event_gd,
+    per_input_gd,
     random_weights,
     readout_floor,
     stacked_weights,
@@ -218,3 +219,29 @@ def test_construction_student_outputs_the_identity(S):
     xor = _parity_teacher([[0, 1], [1, 0]])  # the concatenation is not all-vert
     with pytest.raises(ValueError, match="not all-vert"):
         construction_student(xor)
+
+
+def test_per_input_gd_is_the_real_networks_gd_on_a_lossy_teacher():
+    """per_input_gd = Student.gd_step on the lossy teacher's inputs; its two losses."""
+    xor = _parity_teacher([[0, 1], [1, 0]])
+    h = xor.hierarchy
+    kids = h.children("omega")
+    per_input, event = per_input_gd(xor, batch=2, seed=0, steps=20, lr=0.5)
+    full = Teacher.lossless(h)
+    W, b = random_weights(full, n={"omega": 2}, batch=2, seed=0, bias_std=0.0)
+    X, p = full.enumerate()
+    for s in range(2):
+        st = Student.for_teacher(xor, n=full.m, bias=True)
+        st.set_weights({e: w[s] for e, w in W.items()}, {a: v[s] for a, v in b.items()})
+        for _ in range(20):
+            st.gd_step(X, xor.labels(X), lr=0.5, p=p)
+        assert_allclose(per_input[s], 2 * st.run(X, xor.labels(X), p).loss, rtol=1e-10)
+    # the least-squares floors (no factor 1/2): 8 over 16 inputs, 1 at the event level
+    assert (per_input >= readout_floor(xor, kids) - 1e-9).all()
+    assert (event >= readout_floor(xor, kids, "event") - 1e-9).all()
+    # a lossless teacher: one input per class, so event = m_omega × per-input
+    t = Teacher.lossless(Hierarchy.tree([2, 2]))
+    per_input, event = per_input_gd(t, batch=3, seed=1, steps=5, lr=0.1)
+    assert_allclose(event, 16 * per_input, rtol=1e-12)
+    with pytest.raises(ValueError, match=r"\bn\b"):
+        per_input_gd(xor, n={"omega": 3})

@@ -613,6 +613,13 @@ CASES = [
         ValueError,
         "output",
     ),
+    (
+        "per_input_gd",
+        lambda: event_gd.per_input_gd(T, n={"omega": 3}),
+        ValueError,
+        "n",
+    ),
+    ("per_input_gd", lambda: event_gd.per_input_gd(H), TypeError, "teacher"),
     # ------------------------------------------------------------- disentangle
     ("kron", lambda: disentangle.kron(*[np.ones(2)] * 40), ValueError, "vectors", 1),
     ("kron", lambda: disentangle.kron([np.nan, 1.0]), ValueError, "vectors[0]"),

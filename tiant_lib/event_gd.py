@@ -8,9 +8,14 @@ all inputs, and its update ``ΔW_βα = (P_αβ F_β)ᵀ G̃_α`` *is* full-batc
 descent weighted by ``P(x)``. :func:`event_gd` iterates it for a stack of students
 (first axis ``B``: seeds, step sizes), so a sweep trains as one NumPy run;
 :func:`random_weights` and :func:`stacked_weights` make its inputs.
+:func:`per_input_gd` trains on a lossy teacher's inputs the same way.
 :func:`readout_floor` is the least-squares minimum a student with a linear output
 cannot beat, and :func:`construction_student` the real ``Student`` that Theorem 6's
 construction (:func:`tiant_lib.capacity.stacked_relu_weights`) builds.
+
+The passes are the per-edge formulas in plain NumPy. A fused engine (one parameter
+buffer, gathers instead of the 0/1 products with ``P_αβ``) was measured only about
+1.4× faster on chapter 06_capacity_gd and was removed.
 """
 
 from __future__ import annotations
