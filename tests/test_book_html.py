@@ -250,9 +250,11 @@ def _open(browser, page):
 def rendered(browser):
     """``rendered(page)``: what a reader sees on ``page``, from one load per page.
 
-    The render state (RENDER_STATE), the network requests of the load and the
-    code cells that scroll (SCROLLING_CODE), read together right after MathJax
-    finished, so that the checks which only read a page do not reload it.
+    The render state (RENDER_STATE), the network requests of the load, the
+    code cells that scroll (SCROLLING_CODE), the visible search boxes
+    (SEARCH_BOXES), the screenshots of the pages in SHOT_PAGES and what is wider
+    than its column (FIT), read together right after MathJax finished, so that
+    the checks which only read a page do not reload it.
     """
     cache = {}
 
@@ -261,9 +263,13 @@ def rendered(browser):
             state = _open(browser, page)
             state["requests"] = browser.requests()
             state["scrolling"] = browser.evaluate(SCROLLING_CODE)
+            state["search"] = browser.evaluate(SEARCH_BOXES)
             # what the screenshot checks of this page need, while it is loaded
             for key, probe in PROBES.get(page, {}).items():
                 state[key] = probe(browser, page)
+            if page in SHOT_PAGES:
+                state["shots"] = _reader_shots(browser, page, WIDTH)
+            state["fit"] = browser.evaluate(FIT)  # last: it opens every solution
             cache[page] = state
         return cache[page]
 
@@ -427,3 +433,320 @@ def test_code_cells_do_not_scroll(rendered, page):
         f"{page}: {len(scrolling)} code cells scroll sideways; longest line: "
         f"{scrolling[0]!r}"
     )
+
+
+# --- what fits the column, at the default width and on a phone -----------------
+
+PHONE, PHONE_HEIGHT = 390, 844  # a phone's viewport in CSS pixels (portrait)
+
+# Every solution opened (sphinx-exercise's solutions are sphinx-togglebutton
+# dropdowns, collapsed by the class toggle-hidden), then what is wider than its
+# column. The column of an
+# element is the content box of its nearest block container (the article, a
+# theorem box, a solution, a cell). Reported with the kind of element, its first
+# 60 characters and the overflow in px (content hidden behind a scroll bar counts):
+#   formula:  a display formula (split: typeset over several rows; scrolls: its
+#             own box scrolls, within the column);
+#   output:   an output block (its text, images, tables);
+#   solution: an opened solution box; "solution code": a code cell in one;
+#   table:    a table wider than its column (boxed: it sits in a box that scrolls
+#             sideways, within the column);
+# and the page's own width (document.scrollingElement.scrollWidth).
+FIT = """
+(async () => {
+  if (window.MathJax && MathJax.startup) await MathJax.startup.promise;
+  await document.fonts.ready;
+  // open every solution: sphinx-togglebutton's dropdowns and any <details>
+  document.querySelectorAll('.toggle-hidden').forEach(e => {
+    e.classList.remove('toggle-hidden');
+  });
+  document.querySelectorAll('details').forEach(d => { d.open = true; });
+  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+  const main = document.querySelector('article.bd-article') || document.body;
+  const block = e => {
+    let p = e.parentElement;
+    while (p && getComputedStyle(p).display.startsWith('inline')) p = p.parentElement;
+    return p;
+  };
+  const column = c => {
+    const r = c.getBoundingClientRect(), s = getComputedStyle(c);
+    const left = r.left + c.clientLeft + parseFloat(s.paddingLeft);
+    const pad = parseFloat(s.paddingLeft) + parseFloat(s.paddingRight);
+    const width = c.clientWidth - pad;
+    return {left, right: left + width, width};
+  };
+  const scrolls = e => ['auto', 'scroll'].includes(getComputedStyle(e).overflowX);
+  const overflow = (e, parts) => {
+    const col = column(block(e));
+    let o = e.getBoundingClientRect().right - col.right;
+    for (const p of parts) {
+      const r = p.getBoundingClientRect();
+      o = Math.max(o, r.right - col.right, r.width - col.width,
+                   p.scrollWidth - p.clientWidth);
+    }
+    return {over: Math.round(o), col};
+  };
+  const clip = e => e.textContent.replace(/\\s+/g, ' ').trim().slice(0, 60);
+  const items = [];
+  const add = (kind, e, parts, extra) => {
+    const {over, col} = overflow(e, parts);
+    if (over > 1) {
+      items.push({kind, text: clip(e), over, ...(extra ? extra(e, col) : {})});
+    }
+  };
+  const where = e => (e.closest('div.solution') ? "solution's " : '');
+  main.querySelectorAll('mjx-container[display]').forEach(e =>
+    add(where(e) + 'formula', e, [e, ...e.querySelectorAll(':scope > mjx-math')],
+        (e, col) => ({
+          split: e.querySelectorAll('mjx-mtr, mjx-mlabeledtr').length > 1,
+          scrolls: scrolls(e) && e.getBoundingClientRect().right <= col.right + 1,
+        })));
+  main.querySelectorAll('div.cell_output').forEach(e =>
+    add(where(e) + 'output', e, e.querySelectorAll('pre, img, table')));
+  main.querySelectorAll('div.solution').forEach(e => add('solution', e, []));
+  main.querySelectorAll('div.solution div.cell_input pre').forEach(e =>
+    add('solution code', e, [e]));
+  main.querySelectorAll('table').forEach(t => {
+    if (t.closest('div.cell_output')) return;  // an output's table: checked as output
+    let box = t.parentElement;
+    while (box !== main && !scrolls(box)) box = box.parentElement;
+    add('table', t, [t], (t, col) => ({
+      boxed: box !== main && box.getBoundingClientRect().right
+        <= column(block(box)).right + 1}));
+  });
+  return {page: document.scrollingElement.scrollWidth, viewport: window.innerWidth,
+          items};
+})()
+"""
+
+
+def _too_wide(fit, width):
+    """What FIT found that a reader at `width` px would see cut off or scrolled.
+
+    Everything must fit its column at the default width. On a phone a display
+    formula may scroll in its own box only when it is already split into lines
+    (one that is not must be split first), and a code cell may scroll in its own
+    box (88 columns cannot fit 390 px); a table may scroll in its own box at any
+    width. The page itself never scrolls sideways.
+    """
+    problems = []
+    if fit["page"] > fit["viewport"]:
+        problems.append(
+            f"the page scrolls sideways: {fit['page']} px wide, "
+            f"{fit['viewport']} px window"
+        )
+    for it in fit["items"]:
+        kind, text, over = it["kind"], it["text"], it["over"]
+        if kind.endswith("formula") and width < WIDTH and it["split"] and it["scrolls"]:
+            continue
+        if kind == "solution code" and width < WIDTH:
+            continue
+        if kind == "table" and it["boxed"]:
+            continue
+        hint = ""
+        if kind.endswith("formula") and not it["split"]:
+            hint = " (split it: \\begin{aligned} ... \\\\ ... \\end{aligned})"
+        elif kind == "table":
+            hint = " (and no box around it scrolls: overflow-x: auto)"
+        problems.append(f"{kind} {text!r} is {over} px wider than its column{hint}")
+    return problems
+
+
+@pytest.fixture(scope="module")
+def narrow(browser):
+    """``narrow(page)``: the page at a phone's width (every page, one resize)."""
+    cache = {}
+
+    def load(page):
+        if not cache:
+            _viewport(browser, PHONE, PHONE_HEIGHT)
+            try:
+                for p in PAGES:
+                    state = {"render": _open(browser, p)}
+                    if p in SHOT_PAGES:
+                        state["shots"] = _reader_shots(browser, p, PHONE)
+                    state["fit"] = browser.evaluate(FIT)
+                    cache[p] = state
+            finally:
+                _viewport(browser, WIDTH, HEIGHT)
+        return cache[page]
+
+    return load
+
+
+def _viewport(browser, width, height):
+    browser.call(
+        "Emulation.setDeviceMetricsOverride",
+        session=True,
+        width=width,
+        height=height,
+        deviceScaleFactor=1,
+        mobile=False,
+    )
+
+
+@pytest.mark.parametrize("width", [WIDTH, PHONE])
+@pytest.mark.parametrize("page", PAGES)
+def test_nothing_is_wider_than_its_column(rendered, narrow, page, width):
+    """Formulas, outputs and opened solutions fit their column; the page never
+    scrolls sideways (tables may, in their own box): at 1280 px and on a phone."""
+    fit = (rendered(page) if width == WIDTH else narrow(page))["fit"]
+    problems = _too_wide(fit, width)
+    assert not problems, f"{page} at {width} px: " + "; ".join(problems)
+
+
+def test_the_width_rule_fails_what_it_should():
+    """The rule of test_nothing_is_wider_than_its_column on planted measurements."""
+    fits = {"page": 1280, "viewport": 1280, "items": []}
+    assert _too_wide(fits, WIDTH) == []
+    wide = {"kind": "formula", "text": "f = g", "over": 80, "split": False}
+    planted = {**fits, "items": [{**wide, "scrolls": True}]}
+    assert "80 px wider" in _too_wide(planted, WIDTH)[0]
+    assert "split it" in _too_wide(planted, PHONE)[0]  # one line: split it first
+    split = {**fits, "items": [{**wide, "split": True, "scrolls": True}]}
+    assert _too_wide(split, PHONE) == [] and _too_wide(split, WIDTH)
+    table = {"kind": "table", "text": "Symbol", "over": 120}
+    assert _too_wide({**fits, "items": [{**table, "boxed": True}]}, WIDTH) == []
+    assert _too_wide({**fits, "items": [{**table, "boxed": False}]}, WIDTH)
+    assert _too_wide({**fits, "page": 1400}, WIDTH)[0].startswith("the page scrolls")
+    code = {**fits, "items": [{"kind": "solution code", "text": "x = 1", "over": 40}]}
+    assert _too_wide(code, PHONE) == [] and _too_wide(code, WIDTH)
+
+
+# --- screenshots of four chapters, as a reader sees them -----------------------
+
+SHOT_PAGES = [
+    "chapters/03_reformulation",
+    "chapters/05_batchnorm",
+    "chapters/08_overfitting_sgd",
+    "chapters/10_specialization",
+]
+
+# Scroll so that the first display formula in a statement box (else anywhere),
+# the first figure, or the output with the longest line sits a little below
+# the top of the window.
+SCROLL_TO = """
+((what) => {
+  const longest = pre => Math.max(...pre.textContent.split('\\n').map(l => l.length));
+  const outputs = [...document.querySelectorAll('div.cell_output pre')]
+    .filter(pre => !pre.closest('.toggle-hidden, details:not([open])'));  // shown
+  const pick = {
+    formula: document.querySelector('div.proof mjx-container[display]')
+      || document.querySelector('mjx-container[display]'),
+    figure: document.querySelector('div.cell_output img'),
+    output: outputs.sort((a, b) => longest(b) - longest(a))[0],
+  }[what];
+  if (!pick) return false;
+  const box = what === 'formula' ? (pick.closest('div.proof') || pick) : pick;
+  box.scrollIntoView({block: 'start'});
+  window.scrollBy(0, -40);
+  return true;
+})
+"""
+
+
+def _reader_shots(browser, page, width):
+    """Top of the page, its first statement formula, its first figure and its
+    widest output, as _build/screenshots/<page>_<width>_<what>.png; their pixel
+    spread."""
+    shots = {}
+    for what in ("top", "formula", "figure", "output"):
+        if what == "top":
+            browser.evaluate("window.scrollTo(0, 0)")
+        elif not browser.evaluate(f"{SCROLL_TO}({what!r})"):
+            continue
+        name = f"{page.replace('/', '_')}_{width}_{what}"
+        arr = _screenshot(browser, name)
+        shots[name] = (arr.shape, float(arr.std()))
+    browser.evaluate("window.scrollTo(0, 0)")
+    return shots
+
+
+@pytest.mark.parametrize("width", [WIDTH, PHONE])
+@pytest.mark.parametrize("page", SHOT_PAGES)
+def test_reader_screenshots(rendered, narrow, page, width):
+    """Screenshots of the chapters at 1280 px and on a phone, kept for a look."""
+    shots = (rendered(page) if width == WIDTH else narrow(page))["shots"]
+    height = HEIGHT if width == WIDTH else PHONE_HEIGHT
+    kinds = {n.rsplit("_", 1)[1] for n in shots}
+    assert "top" in kinds and kinds & {"formula", "figure"}, (
+        f"{page} at {width} px: screenshots {sorted(shots)}"
+    )
+    for name, (shape, spread) in shots.items():
+        assert shape == (height, width), f"{name}: screenshot of size {shape}"
+        assert spread > 5, f"{name}: the screenshot is blank"
+
+
+# --- one search box ------------------------------------------------------------
+
+# The search boxes a reader sees in the window at the top of the page, and the
+# height of the theme's header bar (pydata-sphinx-theme's navbar).
+SEARCH_BOXES = """
+(() => {
+  const seen = e => {
+    const r = e.getBoundingClientRect(), s = getComputedStyle(e);
+    return r.width > 0 && r.height > 0 && s.visibility !== 'hidden'
+      && r.bottom > 0 && r.top < innerHeight && r.right > 0 && r.left < innerWidth;
+  };
+  const header = document.querySelector('header.bd-header');
+  return {
+    boxes: [...document.querySelectorAll('.search-button-field, input[type=search]')]
+      .filter(seen).length,
+    header: header ? Math.round(header.getBoundingClientRect().height) : 0,
+  };
+})()
+"""
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_one_search_box(rendered, page):
+    """One search box in view at 1280 px, and no header bar above the page."""
+    search = rendered(page)["search"]
+    assert search["boxes"] == 1, f"{page}: {search['boxes']} search boxes in view"
+    assert search["header"] == 0, (
+        f"{page}: a {search['header']} px header bar above the page "
+        "(html_theme_options.navbar_persistent in _config.yml)"
+    )
+
+
+# --- references and numbering (the built HTML, no browser) ---------------------
+
+# Link texts that name a kind of statement but neither its number nor its title
+# (sphinx-proof writes a bare "Theorem " for a reference to an unnumbered box).
+BARE_REFERENCE = re.compile(
+    r"(Theorem|Lemma|Definition|Corollary|Proposition|Conjecture|Exercise|Solution"
+    r"|Remark|Example|Algorithm|Assumption|Axiom|Property|Observation|Criterion)s?"
+)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_references_show_a_number_or_a_name(html_dir, page):
+    bare = [
+        f"{a.get_text(' ', strip=True)!r} -> {a.get('href')}"
+        for a in _soup(html_dir / f"{page}.html").select("article a")
+        if BARE_REFERENCE.fullmatch(a.get_text(" ", strip=True))
+    ]
+    assert not bare, (
+        f"{page}: references without a number or a name: {bare} "
+        "(write {prf:ref}`Theorem 2 <label>`)"
+    )
+
+
+@pytest.mark.parametrize("page", NOTEBOOK_PAGES)
+def test_exercises_are_numbered_per_chapter(html_dir, page):
+    soup = _soup(html_dir / f"{page}.html")
+    titles = [
+        t.get_text(" ", strip=True)
+        for t in soup.select("div.exercise p.admonition-title span.caption-number")
+    ]
+    numbers = [int(m.group(1)) for t in titles if (m := re.match(r"Exercise (\d+)", t))]
+    assert len(numbers) == len(titles), f"{page}: exercise titles {titles}"
+    assert numbers == list(range(1, len(numbers) + 1)), (
+        f"{page}: exercises numbered {numbers}, not 1, 2, ... "
+        "(_ext/exercise_numbers.py numbers them per page)"
+    )
+    for sol in soup.select("div.solution"):
+        m = re.search(r"Solution to Exercise (\d+)", sol.get_text(" ", strip=True))
+        assert m and int(m.group(1)) in numbers, (
+            f"{page}: a solution names no exercise of the chapter"
+        )
