@@ -258,3 +258,23 @@ def test_weights_are_reached_like_a_students():
     with pytest.raises(ValueError, match=r"\bbias\["):  # nothing written on an error
         ens.set_weights({top: 0 * new_W}, bias={"omega": np.ones(3)})
     assert_allclose(ens.get_weights()[top], new_W)
+
+
+def test_conditional_F_averages_the_field_over_its_law():
+    """F_a[z] = sum_i P[z, i] f_a(contents[i]), member by member (paper §2)."""
+    from tiant_lib.datasets import field_conditionals
+
+    h = spurious_factor_hierarchy()
+    G = h.children("omega")[1]
+    ens = StudentEnsemble(h, 4, 2, seeds=[0, 5], bias=True)
+    contents, P = field_conditionals(h.sz(G), flip=0.1)
+    F = ens.conditional_F(G, contents, P)
+    assert F.shape == (2, 2, 4)
+    for k in range(2):
+        s = ens.member(k)
+        X = np.zeros((len(contents), h.n_inputs), dtype=np.int64)
+        X[:, list(h.span(G))] = contents
+        f = s.run(X, np.zeros(len(X), dtype=int)).f[G]
+        assert_allclose(F[k], P @ f, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match=r"\bP\b"):
+        ens.conditional_F(G, contents, P[:, :3])

@@ -111,7 +111,7 @@ def test_counted_transition_error_is_the_mean_of_the_frobenius_errors():
 
 @pytest.mark.parametrize("h", [Hierarchy.tree([2, 2, 2]), Hierarchy.conv(7, 3, 2)])
 def test_theorem1_holds_and_a_wrong_recursion_is_caught(h):
-    e = theorem1_errors(h, seed=0)
+    e = theorem1_errors(lossy_instance(h, seed=0))
     assert e.pairs == sum(not h.is_leaf(k) for k, _ in h.edges)
     assert max(e.theorem, e.recursion) < 1e-12
     inst = lossy_instance(h, seed=0)  # the recursion without the gate is off
@@ -128,7 +128,9 @@ def test_lossy_instance_checks_its_arguments():
     with pytest.raises(TypeError, match=r"\bhierarchy\b"):
         lossy_instance("tree", seed=0)
     with pytest.raises(ValueError, match=r"\bactivation\b"):
-        theorem1_errors(TREE, seed=0, activation="tanh")
+        lossy_instance(TREE, seed=0, activation="tanh")
+    with pytest.raises(TypeError, match=r"\binst\b"):
+        theorem1_errors(TREE)
 
 
 def test_update_errors_against_update_covariance():

@@ -896,6 +896,18 @@ CASES = [
     ),
     ("StudentEnsemble.member", lambda: ENS.member(2), ValueError, "k"),
     ("StudentEnsemble.W", lambda: ENS.W("x0", "omega"), ValueError, "edge"),
+    (
+        "StudentEnsemble.conditional_F",
+        lambda: ENS.conditional_F("omega", np.zeros((2, 4), dtype=int), 2 * np.eye(2)),
+        ValueError,
+        "P[0]",
+    ),
+    (
+        "StudentEnsemble.conditional_F",
+        lambda: ENS.conditional_F("x0", np.zeros((2, 1), dtype=int), np.eye(2)),
+        ValueError,
+        "a",
+    ),
     ("StudentEnsemble.W", lambda: ENS.W(0, "omega"), TypeError, "W(b, a)"),
     (
         "StudentEnsemble.set_weights",
@@ -1337,9 +1349,9 @@ CASES = [
     ),
     (
         "theorem1_errors",
-        lambda: instances.theorem1_errors("h", seed=0),
+        lambda: instances.theorem1_errors("h"),
         TypeError,
-        "hierarchy",
+        "inst",
     ),
     (
         "backward_bound",

@@ -1,6 +1,7 @@
 """Analyses of a trained :class:`~tiant_lib.ensemble.StudentEnsemble`, member by
 member: the weight updates ``ΔW_βα`` (paper §2, Theorem 4), a flatness proxy (§5.3)
-and the event averages ``F_α`` (§2, Theorems 2 and 4).
+and the event averages ``F_α`` (§2, Theorems 2 and 4), over a teacher's events or a
+field's known conditional law.
 
 :class:`EnsembleAnalyses` is the part of ``StudentEnsemble`` that measures; it reads
 the ensemble's parameters and its batched forward pass (:mod:`tiant_lib.ensemble`)
@@ -19,7 +20,7 @@ from .teacher import Teacher
 
 
 class EnsembleAnalyses:
-    """:meth:`updates`, :meth:`sharpness` and :meth:`event_F` of
+    """:meth:`updates`, :meth:`sharpness`, :meth:`event_F` and :meth:`conditional_F` of
     :class:`~tiant_lib.ensemble.StudentEnsemble` (a mixin: it uses the ensemble's
     ``losses``, ``activations`` and parameters)."""
 
@@ -119,3 +120,37 @@ class EnsembleAnalyses:
             F[:, prior == 0] = np.nan
             out[a] = F
         return out
+
+    def conditional_F(self, a: str, contents: np.ndarray, P: np.ndarray) -> np.ndarray:
+        """Each member's event averages of field α from its conditional law, shape
+        (K, events, n_α).
+
+        Paper §2's ``F_α[z] = E[f_α(x) | z_α = z]`` when the field's content given
+        each event has a known law instead of a :class:`~tiant_lib.teacher.Teacher`
+        (e.g. :func:`tiant_lib.datasets.field_conditionals`, §5.3's data set):
+        ``F_α[z] = Σ_i P[z, i] f_α(contents[i])``, exact. ``f_α`` reads only the
+        positions α covers (``Hierarchy.span``), so the others are set to 0.
+
+        Parameters
+        ----------
+        a : str
+            An internal region.
+        contents : ndarray of int, shape (C, sz(α))
+            Every content of α's positions that the law gives weight to.
+        P : ndarray, shape (events, C)
+            ``P[z, i] = P(x_α = contents[i] | z)``; each row sums to 1.
+        """
+        h = self.hierarchy
+        valid.region(a, h.internal, "a")
+        span = list(h.span(a))
+        contents = valid.inputs(contents, len(span), self.d, "contents")
+        P = valid.array(P, "P", ndim=2)
+        if P.shape[1] != len(contents):
+            raise ValueError(
+                f"P must have one column per content ({len(contents)}), got {P.shape}"
+            )
+        for z, row in enumerate(P):
+            valid.prob_vector(row, f"P[{z}]")
+        X = np.zeros((len(contents), h.n_inputs), dtype=np.int64)
+        X[:, span] = contents
+        return np.einsum("zi,kin->kzn", P, self.activations(X)[a])

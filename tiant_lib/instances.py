@@ -175,6 +175,7 @@ class ExactPass:
 
     Attributes
     ----------
+    hierarchy : Hierarchy
     X : ndarray of int, shape (N, n_inputs)
     p : ndarray, shape (N,)
         ``P(x)`` of each row.
@@ -184,6 +185,7 @@ class ExactPass:
         The student's weights.
     """
 
+    hierarchy: Hierarchy
     X: np.ndarray
     p: np.ndarray
     run: Pass
@@ -224,7 +226,7 @@ def lossy_instance(
     )
     X, p = teacher.enumerate()
     run = student.run(X, teacher.labels(X), p)
-    return ExactPass(X=X, p=p, run=run, W=student.get_weights())
+    return ExactPass(hierarchy=hierarchy, X=X, p=p, run=run, W=student.get_weights())
 
 
 @dataclass(frozen=True)
@@ -246,26 +248,25 @@ class Theorem1Errors:
     recursion: float
 
 
-def theorem1_errors(
-    hierarchy: Hierarchy,
-    seed: int,
-    px: np.ndarray | None = None,
-    activation: str = "relu",
-) -> Theorem1Errors:
-    """Theorem 1 and the gated recursion derived before it (paper §3), on
-    :func:`lossy_instance` ``(hierarchy, seed, px, activation)``.
+def theorem1_errors(inst: ExactPass) -> Theorem1Errors:
+    """Theorem 1 and the gated recursion derived before it (paper §3), on an
+    instance such as :func:`lossy_instance`'s.
 
     Theorem 1, ``g_j(x_k) = E_{x_{j,−k} | x_k}[g_j(x_j)]``, is checked on every
     pair whose child k is not a leaf; the gated recursion
     ``g_k(x_k) = f'_k(x_k) Σ_{j∈pa(k)} w_jk g_j(x_k)`` at every hidden field.
 
+    Parameters
+    ----------
+    inst : ExactPass
+        A student's pass over every input.
+
     Returns
     -------
     Theorem1Errors
     """
-    h = valid.of_type(hierarchy, "hierarchy", Hierarchy)
-    inst = lossy_instance(h, seed, px, activation)
-    X, p, run, W = inst.X, inst.p, inst.run, inst.W
+    valid.of_type(inst, "inst", ExactPass)
+    h, X, p, run, W = inst.hierarchy, inst.X, inst.p, inst.run, inst.W
     worst_theorem, worst_recursion, pairs = 0.0, 0.0, 0
     for k, j in h.edges:
         if h.is_leaf(k):

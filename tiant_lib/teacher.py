@@ -19,6 +19,8 @@ from . import seeds
 from .hierarchy import Hierarchy
 
 ArrayLike = np.ndarray
+#: Optional samples or sample weights: ``None`` means every input with ``P(x)``.
+Rows = ArrayLike | None
 
 
 class Teacher:
@@ -322,9 +324,7 @@ class Teacher:
             self._enum_events = (z, p)
         return self._enum_events
 
-    def prior(
-        self, a: str, X: ArrayLike | None = None, p: ArrayLike | None = None
-    ) -> np.ndarray:
+    def prior(self, a: str, X: Rows = None, p: Rows = None) -> np.ndarray:
         """``P(z_α)``: exact (``X=None``, by enumeration) or counted from samples ``X``.
 
         Returns
@@ -336,13 +336,7 @@ class Teacher:
         z, p = self._events_and_weights(X, p)
         return np.bincount(z[a], weights=p, minlength=self.m[a])
 
-    def joint(
-        self,
-        a: str,
-        b: str,
-        X: ArrayLike | None = None,
-        p: ArrayLike | None = None,
-    ) -> np.ndarray:
+    def joint(self, a: str, b: str, X: Rows = None, p: Rows = None) -> np.ndarray:
         """``P(z_α, z_β)``, an ``m_α × m_β`` matrix (exact, or counted from samples)."""
         self._check_region(a, "region a"), self._check_region(b, "region b")
         valid.size(self.m[a] * self.m[b], f"joint({a!r}, {b!r})", "entries (m_α m_β)")
@@ -351,13 +345,7 @@ class Teacher:
         np.add.at(J, (z[a], z[b]), p)
         return J
 
-    def transition(
-        self,
-        a: str,
-        b: str,
-        X: ArrayLike | None = None,
-        p: ArrayLike | None = None,
-    ) -> np.ndarray:
+    def transition(self, a: str, b: str, X: Rows = None, p: Rows = None) -> np.ndarray:
         """``P_αβ``: the ``m_α × m_β`` matrix of ``P(z_β | z_α)`` (Theorem 4's
         notation).
 
