@@ -235,10 +235,16 @@ def _heading_pages(xml):
     body = max(count, key=count.get)
     out = {}
     for page in xml.iter("page"):
+        texts = [
+            (int(t.get("top")), int(t.get("height")), int(t.get("left")), t)
+            for t in page.iter("text")
+        ]
+        big = [(top, h) for top, h, _, t in texts if sizes[t.get("font")] >= 1.9 * body]
+        # with the smaller text on the same lines (inline code in a title)
         lines = [
             "".join(t.itertext())
-            for t in page.iter("text")
-            if sizes[t.get("font")] >= 1.9 * body
+            for top, h, _, t in sorted(texts, key=lambda x: x[:3:2])
+            if any(top < bt + bh and bt < top + h for bt, bh in big)
         ]
         out[int(page.get("number"))] = _squash(" ".join(lines))
     return out
