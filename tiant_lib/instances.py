@@ -482,6 +482,7 @@ def lossy_sweep(
     px: np.ndarray,
     ms: Sequence[int],
     seeds: Sequence[int],
+    *,
     n: int = 4,
     activation: str = "relu",
 ) -> LossySweep:
@@ -589,6 +590,7 @@ def gd_both_ways(
     teacher: Teacher,
     steps: int,
     lr: float = 0.5,
+    *,
     n: int = 8,
     seed: int = 2,
     activation: str = "relu",
