@@ -30,11 +30,13 @@ chapter starts (read from the destinations of the contents' own links, drawn
 in Helvetica after a dotted leader).
 """
 
+import itertools
 import json
 import pathlib
 import re
 import shutil
 import sys
+import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -67,21 +69,30 @@ PREPARE = r"""
   // so that it is measured as printed
   window.dispatchEvent(new Event('beforeprint'));
   // -- code: break every line longer than its printed column -------------------
-  let wrapped = 0;
-  const wrap = pre => {
-    if (!pre.clientWidth) return;
+  // Reads and writes of the layout come in batches: each read after a write lays
+  // the whole book out again.
+  const pres = [...article.querySelectorAll('pre')];
+  const probes = pres.map(pre => {
+    const digits = document.createElement('span');
+    const sign = document.createElement('span');
+    digits.style.whiteSpace = sign.style.whiteSpace = 'pre';
+    digits.textContent = '0123456789';
+    sign.textContent = mark;
+    pre.append(digits, sign);
+    return [digits, sign];
+  });
+  const caps = pres.map((pre, i) => {  // [columns, columns of the marker] or null
+    if (!pre.clientWidth) return null;
     const cs = getComputedStyle(pre);
-    const probe = document.createElement('span');
-    probe.style.whiteSpace = 'pre';
-    probe.textContent = '0123456789';
-    pre.appendChild(probe);
-    const cw = probe.getBoundingClientRect().width / 10;
-    probe.textContent = mark;
-    const mw = Math.ceil(probe.getBoundingClientRect().width / cw - 0.01);
-    probe.remove();
+    const cw = probes[i][0].getBoundingClientRect().width / 10;
+    const mw = Math.ceil(probes[i][1].getBoundingClientRect().width / cw - 0.01);
     const inner = pre.clientWidth - parseFloat(cs.paddingLeft)
       - parseFloat(cs.paddingRight);
-    const cap = Math.floor(inner / cw - 0.25);  // a quarter column to spare
+    return [Math.floor(inner / cw - 0.25), mw];  // a quarter column to spare
+  });
+  probes.forEach(([digits, sign]) => { digits.remove(); sign.remove(); });
+  let wrapped = 0;
+  const wrap = (pre, cap, mw) => {
     const breaks = [];  // [offset in pre.textContent, indentation]
     let start = 0;
     for (const line of pre.textContent.split('\n')) {
@@ -122,11 +133,12 @@ PREPARE = r"""
     }
     wrapped += breaks.length;
   };
-  article.querySelectorAll('pre').forEach(wrap);
+  pres.forEach((pre, i) => caps[i] && wrap(pre, ...caps[i]));
 
   // -- cells: keep the short ones whole ------------------------------------------
-  for (const el of article.querySelectorAll('div.cell_input, div.cell_output'))
-    if (el.offsetHeight < pageHeight / 2) el.classList.add('pdf-keep');
+  const cells = [...article.querySelectorAll('div.cell_input, div.cell_output')];
+  cells.filter(el => el.offsetHeight < pageHeight / 2)
+    .forEach(el => el.classList.add('pdf-keep'));
 
   // -- headings: an anchor each, linked, so that Chromium names its position ----
   const links = document.createElement('div');
@@ -550,13 +562,17 @@ def main(singlehtml="_build/singlehtml", out="_build/pdf/book.pdf"):
     height = 96 * (PAGE["paperHeight"] - PAGE["marginTop"] - PAGE["marginBottom"])
     with Browser(exe, width=round(width), height=1400, timeout=300) as browser:
         browser.call("Emulation.setEmulatedMedia", session=True, media="print")
+        clock = [time.monotonic()]
         browser.goto(page.as_uri())
         state = browser.evaluate(TYPESET)
         if "error" in state or state["untypeset"] or state["errors"]:
             sys.exit(f"book_pdf: math not rendered: {state}")
+        clock.append(time.monotonic())
         prep = browser.evaluate(_prepare_js(height))
+        clock.append(time.monotonic())
         raw = out.with_suffix(".chromium.pdf")
         browser.print_pdf(raw)
+        clock.append(time.monotonic())
     pdf = PDF(raw.read_bytes())
     dests = _dests(pdf)
     missing = [e["id"] for e in prep["outline"] if e["id"] not in dests]
@@ -573,7 +589,8 @@ def main(singlehtml="_build/singlehtml", out="_build/pdf/book.pdf"):
         f"book_pdf: {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}"
         f" ({len(pdf.pages())} pages, {state['math']} formulas typeset,"
         f" {n_marks} bookmarks, {len(numbers)} chapters numbered in the contents,"
-        f" {prep['wrapped']} long lines wrapped)"
+        f" {prep['wrapped']} long lines wrapped; seconds to load and typeset, prepare,"
+        f" print: {', '.join(f'{b - a:.0f}' for a, b in itertools.pairwise(clock))})"
     )
 
 
