@@ -10,7 +10,8 @@ fails if any formula is left as TeX or MathJax reports a TeX error, so a PDF
 it writes never shows raw ``$...$``.
 
 Before printing, the page is laid out as it will be printed (print media, a
-viewport as wide as the page's text column) and prepared in JavaScript:
+viewport as wide as the page's text column, the page's own ``beforeprint``
+handlers run: the solutions open) and prepared in JavaScript:
 
 * every long line of a code cell, an output or a code block is broken where the
   printed column ends, and its continuation starts with a marker ``↪`` indented
@@ -26,8 +27,8 @@ file and runs heading lines together). The script then appends an incremental
 update to the PDF (its own objects, nothing rewritten): the outline
 (bookmarks: the introduction, then one per chapter with its sections nested,
 titles as in the book) and, in the printed contents, the page where each
-chapter starts (read from the destinations of the contents' own links, drawn
-in Helvetica after a dotted leader).
+chapter starts: the page of its heading's destination, drawn in Helvetica after
+a dotted leader on the line of the contents' link to the chapter.
 """
 
 import itertools
