@@ -2,12 +2,15 @@
 
 import pathlib
 import re
+import shlex
+import subprocess
 import sys
 import tomllib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
-import portability  # noqa: E402  (scripts/ is not a package)
+import nbtools  # noqa: E402  (scripts/ is not a package)
+import portability  # noqa: E402
 
 
 def test_make_test_runs_nbval_under_the_documented_numerics():
@@ -51,3 +54,27 @@ def test_the_workflow_is_least_privilege_pinned_and_cached():
     unpinned = [u for u in uses if not re.fullmatch(r"[\w./-]+@[0-9a-f]{40}", u)]
     assert uses and not unpinned, f"actions not pinned by commit: {unpinned}"
     assert any(u.startswith("actions/cache@") for u in uses)
+
+
+def test_make_execute_passes_the_named_chapter_to_nbtools():
+    """`make execute NB=chapters/NN_x.ipynb` (README, CONTRIBUTING) runs that chapter,
+    two at a time: the command make would run, parsed by nbtools' own parser."""
+    nb = "chapters/03_reformulation.ipynb"
+    dry = subprocess.run(
+        ["make", "-n", "--no-print-directory", "execute", f"NB={nb}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    lines = [line for line in dry.splitlines() if "scripts/nbtools.py" in line]
+    assert len(lines) == 1, f"make -n execute printed {dry!r}"
+    argv = shlex.split(lines[0])
+    assert argv[0].endswith("python") and argv[1] == "scripts/nbtools.py", argv
+    args = nbtools.parser().parse_args(argv[2:])
+    assert (args.command, args.notebooks, args.jobs) == (
+        "execute",
+        [pathlib.Path(nb)],
+        2,
+    )
+    assert (ROOT / nb).exists()
