@@ -78,3 +78,42 @@ def test_make_execute_passes_the_named_chapter_to_nbtools():
         2,
     )
     assert (ROOT / nb).exists()
+
+
+def test_readme_names_what_make_test_needs():
+    """`make test` prints the book with Chromium and reads it with poppler: the
+    README's requirements say so, with the packages .ci/run installs."""
+    readme = (ROOT / "README.md").read_text()
+    needs = readme[readme.index("## The two commands") :].split("```")[0]
+    ci = (ROOT / ".ci" / "run").read_text()
+    for package in ("chromium", "poppler-utils"):
+        assert package in needs, f"README's two commands do not name {package}"
+        assert package in ci, f".ci/run does not install {package}"
+    assert "make" in needs and "python3" in needs
+
+
+# `README, "Section"` (or CONTRIBUTING.md, ...): a pointer to a document's section.
+SECTION_POINTER = re.compile(r'\b(README|CONTRIBUTING)(?:\.md)?,? "([^"]+)"')
+
+
+def test_pointers_to_document_sections_resolve():
+    """Every `README, "Section"` / `CONTRIBUTING.md, "Section"` pointer in the
+    table of contents, the Makefile, the documents, the scripts and the tests
+    names a heading that exists (or the start of one)."""
+    docs = ("_toc.yml", "Makefile", "README.md", "CONTRIBUTING.md")
+    sources = [ROOT / name for name in docs]
+    sources += sorted((ROOT / "scripts").glob("*.py"))
+    sources += sorted((ROOT / "tests").glob("*.py"))
+    pointers = [
+        (src.name, doc, section)
+        for src in sources
+        for doc, section in SECTION_POINTER.findall(src.read_text())
+        if src.name != "test_build.py"
+    ]
+    assert any(src == "_toc.yml" for src, _, _ in pointers)
+    for src, doc, section in pointers:
+        text = (ROOT / f"{doc}.md").read_text()
+        headings = re.findall(r"^#+\s+(.+?)\s*$", text, re.M)
+        assert any(h.startswith(section) for h in headings), (
+            f'{src}: {doc}.md has no section "{section}"'
+        )
