@@ -278,7 +278,8 @@ def _squash_lines(text):
 
 
 def _printed_code_lines():
-    """Lines of code and of text output of every chapter, as the book prints them:
+    """(chapter, line, "code" or "output") for every line of code and of text
+    output of every chapter, as the book prints them:
     cells tagged remove-cell/remove-input (and their outputs) are not printed,
     neither are outputs that carry HTML or an image."""
     out = []
@@ -290,7 +291,8 @@ def _printed_code_lines():
             if "remove-cell" in tags:
                 continue
             if "remove-input" not in tags:
-                out += [(nb.stem, line) for line in "".join(cell["source"]).split("\n")]
+                source = "".join(cell["source"]).split("\n")
+                out += [(nb.stem, line, "code") for line in source]
             if "remove-output" in tags:
                 continue
             for o in cell["outputs"]:
@@ -300,8 +302,8 @@ def _printed_code_lines():
                     text = "".join(o["data"]["text/plain"])
                 else:
                     continue
-                out += [(nb.stem, line) for line in text.split("\n")]
-    return [(stem, line) for stem, line in out if line.strip()]
+                out += [(nb.stem, line, "output") for line in text.split("\n")]
+    return [x for x in out if x[1].strip()]
 
 
 def _nospace(text):
@@ -320,7 +322,7 @@ def test_code_lines_are_whole_or_marked(pdf):
     whole, text = set(lines), "\n".join(lines)  # a source line has no newline left
     missing = [
         f"{stem}: {line.strip()[:100]}"
-        for stem, line in _printed_code_lines()
+        for stem, line, _ in _printed_code_lines()
         if _nospace(line) not in whole and _nospace(line) not in text
     ]
     assert not missing, f"{len(missing)} code lines broken without a marker:\n" + (
@@ -378,7 +380,8 @@ def test_the_book_links_its_pdf():
 
 def test_screenshots_of_four_pages(pdf):
     """PNGs of four pages in _build/screenshots/, to be looked at: the contents,
-    Theorem 2's statement, a wrapped line of code, a figure."""
+    Theorem 2's statement, the first line of code continued with the marker, the
+    first figure."""
     texts = pdf["page_texts"]
 
     def first(pred, what):
@@ -395,10 +398,17 @@ def test_screenshots_of_four_pages(pdf):
         )
     )
     figure_pages = {int(r[0]) for r in pdf["images"] if r[5] != "gray"}
+    code = {_nospace(line) for _, line, kind in _printed_code_lines() if kind == "code"}
+    layout = _layout_pages()
+
+    def wrapped_code(n, _text):  # a line of a code cell continued with the marker
+        pieces = re.findall(rf"[^\n]*(?:\n[ \t]*{MARK}[^\n]*)+", layout[n - 1])
+        return any(_nospace(re.sub(rf"\s*{MARK}", "", p)) in code for p in pieces)
+
     shots = {
         "contents": 1,
         "theorem-2": first(lambda n, t: theorem_2 in _squash(t), theorem_2),
-        "wrapped-code": first(lambda n, t: MARK in t, "a wrapped line"),
+        "wrapped-code": first(wrapped_code, "a wrapped line of code"),
         "figure": first(lambda n, t: n in figure_pages, "a figure"),
     }
     SHOTS.mkdir(parents=True, exist_ok=True)
