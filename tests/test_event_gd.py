@@ -52,7 +52,7 @@ def test_event_gd_is_the_real_networks_gd(activation, output, bias, hier):
     h = Hierarchy.tree([2, 2]) if tree else Hierarchy.conv(5, kernel=3, stride=2)
     px = np.random.default_rng(0).dirichlet([2, 2], size=h.n_inputs)
     t = Teacher.lossless(h, px=px)
-    W, b = random_weights(t, n=5, batch=3, seed=1, bias_std=0.3 if bias else None)
+    W, b = random_weights(t, n=5, K=3, seed=1, bias_std=0.3 if bias else None)
     lrs = np.array([0.05, 0.1, 0.2]) * (0.1 if activation == "linear" else 1.0)
     kw = dict(activation=activation, output=output)
     res = event_gd(t, W, b or None, steps=30, lr=lrs, **kw)
@@ -92,7 +92,7 @@ def test_one_step_is_minus_the_autograd_gradient(hier, activation, output):
     """
     px = np.random.default_rng(1).dirichlet([2, 2], size=hier.n_inputs)
     t = Teacher.lossless(hier, px=px)
-    W, bias = random_weights(t, n=3, batch=2, seed=2, bias_std=0.3)
+    W, bias = random_weights(t, n=3, K=2, seed=2, bias_std=0.3)
     lr = 0.125  # a power of two: lr × ΔW / lr is ΔW up to one rounding
     res = event_gd(t, W, bias, steps=1, lr=lr, activation=activation, output=output)
     X, p = t.enumerate()
@@ -121,7 +121,7 @@ def test_event_gd_lossy_labels_and_divergence():
     full = Teacher.lossless(h)
     X, p = full.enumerate()
     Y = np.eye(2)[xor.labels(X)]
-    W, b = random_weights(full, n={"omega": 2}, batch=2, seed=0, bias_std=0.0)
+    W, b = random_weights(full, n={"omega": 2}, K=2, seed=0, bias_std=0.0)
     res = event_gd(full, W, b, steps=20, lr=np.array([0.5, 1e3]), Y=Y)
     st = Student.for_teacher(xor, n=full.m, bias=True)
     st.set_weights({e: w[0] for e, w in W.items()})
@@ -135,7 +135,7 @@ def test_event_gd_lossy_labels_and_divergence():
 def test_students_of_a_stack_are_independent():
     """Each student of a stack trains bit for bit as it would alone."""
     t = Teacher.lossless(Hierarchy.blocks([2, 3]))
-    W, b = random_weights(t, n=6, batch=3, seed=4, bias_std=0.0)
+    W, b = random_weights(t, n=6, K=3, seed=4, bias_std=0.0)
     lrs = np.array([0.2, 0.5, 1.0])
     res = event_gd(t, W, b, steps=25, lr=lrs)
     assert isinstance(res, EventGD) and res.loss.shape == (3, 26)
@@ -154,7 +154,7 @@ def test_students_of_a_stack_are_independent():
             assert np.array_equal(res.bias[a][s], one.bias[a][0])
             assert np.array_equal(res.F[a][s], one.F[a][0])
     assert np.array_equal(
-        W[next(iter(W))], random_weights(t, n=6, batch=3, seed=4)[0][next(iter(W))]
+        W[next(iter(W))], random_weights(t, n=6, K=3, seed=4)[0][next(iter(W))]
     )  # inputs untouched
 
 
@@ -178,8 +178,8 @@ def test_stacked_weights_and_bad_arguments():
         event_gd(t, W, b, steps=-1)
     with pytest.raises(ValueError, match=r"\bbias\b"):
         event_gd(t, W, {"omega": b["omega"]})
-    with pytest.raises(ValueError, match=r"\bbatch\b"):
-        random_weights(t, batch=0)
+    with pytest.raises(ValueError, match=r"\bK\b"):
+        random_weights(t, K=0)
     with pytest.raises(ValueError, match="students is empty"):
         stacked_weights([])
 
@@ -188,7 +188,7 @@ def test_event_forward_matches_student_and_caps_linear_rank():
     """event_forward = the real network at init; linear fields stay below full rank."""
     t = Teacher.lossless(Hierarchy.tree([2, 2]))
     h = t.hierarchy
-    W, b = random_weights(t, n=8, batch=4, seed=2, bias_std=0.5)
+    W, b = random_weights(t, n=8, K=4, seed=2, bias_std=0.5)
     X, _ = t.enumerate()
     for activation in ("relu", "linear"):
         F, _ = event_forward(t, W, b, activation=activation)
@@ -226,9 +226,9 @@ def test_per_input_gd_is_the_real_networks_gd_on_a_lossy_teacher():
     xor = _parity_teacher([[0, 1], [1, 0]])
     h = xor.hierarchy
     kids = h.children("omega")
-    per_input, event = per_input_gd(xor, batch=2, seed=0, steps=20, lr=0.5)
+    per_input, event = per_input_gd(xor, K=2, seed=0, steps=20, lr=0.5)
     full = Teacher.lossless(h)
-    W, b = random_weights(full, n={"omega": 2}, batch=2, seed=0, bias_std=0.0)
+    W, b = random_weights(full, n={"omega": 2}, K=2, seed=0, bias_std=0.0)
     X, p = full.enumerate()
     for s in range(2):
         st = Student.for_teacher(xor, n=full.m, bias=True)
@@ -241,7 +241,7 @@ def test_per_input_gd_is_the_real_networks_gd_on_a_lossy_teacher():
     assert (event >= readout_floor(xor, kids, "event") - 1e-9).all()
     # a lossless teacher: one input per class, so event = m_omega × per-input
     t = Teacher.lossless(Hierarchy.tree([2, 2]))
-    per_input, event = per_input_gd(t, batch=3, seed=1, steps=5, lr=0.1)
+    per_input, event = per_input_gd(t, K=3, seed=1, steps=5, lr=0.1)
     assert_allclose(event, 16 * per_input, rtol=1e-12)
     with pytest.raises(ValueError, match=r"\bn\b"):
         per_input_gd(xor, n={"omega": 3})

@@ -83,7 +83,7 @@ F = np.arange(6.0)
 EDGE = ("x0", "L1[0:2]")
 WIDE = Teacher(H, dict(T.phi), m={"omega": 2**20, "L1[0:2]": 4, "L1[2:4]": 4})
 LOSSY_32 = Teacher.lossy(Hierarchy.tree([2] * 5), 2, seed=0)
-RW, RB = event_gd.random_weights(T, batch=2, seed=0, bias_std=0.0)
+RW, RB = event_gd.random_weights(T, K=2, seed=0, bias_std=0.0)
 TOP_EDGE = ("L1[0:2]", "omega")
 # a view of 200 000 stacked students: no memory until something copies it
 RW_HUGE = {e: np.broadcast_to(w[:1], (200_000, *w.shape[1:])) for e, w in RW.items()}
@@ -533,16 +533,16 @@ CASES = [
     ),
     (
         "random_weights",
-        lambda: event_gd.random_weights(T, batch=10**9),
+        lambda: event_gd.random_weights(T, K=10**9),
         ValueError,
-        "batch",
+        "K",
         1,
     ),
     (
         "random_weights",
-        lambda: event_gd.random_weights(T, batch=0),
+        lambda: event_gd.random_weights(T, K=0),
         ValueError,
-        "batch",
+        "K",
     ),
     ("random_weights", lambda: event_gd.random_weights(T, seed=-1), ValueError, "seed"),
     (
@@ -1736,7 +1736,7 @@ def test_event_gd_diverges_when_the_loss_exceeds_max_loss_not_at_it():
     (It once tested ``not loss < max_loss``: a loss equal to max_loss diverged.)
     """
     t = Teacher.lossless(Hierarchy.tree([2, 2]))
-    W, b = event_gd.random_weights(t, batch=1, seed=0)
+    W, b = event_gd.random_weights(t, K=1, seed=0)
     free = event_gd.event_gd(t, W, b, steps=5, lr=0.1)
     assert not free.diverged.any()
     top = float(free.loss[0, 0])  # the largest loss of the run (it decreases)

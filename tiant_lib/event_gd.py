@@ -5,8 +5,9 @@ against (Theorem 6, §5.1).
 For a **lossless** teacher every top event is one input, so Theorem 4's matrix form
 ``F_α = D_α ∘ (Σ_β P_αβ F_β W_βα + 1 b_αᵀ)`` from ``F_leaf = I`` *is* the network on
 all inputs, and its update ``ΔW_βα = (P_αβ F_β)ᵀ G̃_α`` *is* full-batch gradient
-descent weighted by ``P(x)``. :func:`event_gd` iterates it for a stack of students
-(first axis ``B``: seeds, step sizes), so a sweep trains as one NumPy run;
+descent weighted by ``P(x)``. :func:`event_gd` iterates it for a stack of ``K``
+students (the leading axis, as in an ensemble: seeds, step sizes), so a sweep
+trains as one NumPy run;
 :func:`random_weights` and :func:`stacked_weights` make its inputs.
 :func:`per_input_gd` trains on a lossy teacher's inputs the same way.
 :func:`readout_floor` is the least-squares minimum a student with a linear output
@@ -38,16 +39,16 @@ class EventGD:
 
     Attributes
     ----------
-    W : dict of (β, α) to ndarray, shape (B, n_β, n_α)
+    W : dict of (β, α) to ndarray, shape (K, n_β, n_α)
         Final weights.
-    bias : dict of str to ndarray, shape (B, n_α)
+    bias : dict of str to ndarray, shape (K, n_α)
         Final biases (empty without biases).
-    F : dict of str to ndarray, shape (B, m_α, n_α)
+    F : dict of str to ndarray, shape (K, m_α, n_α)
         Event-level activations after the last step (leaves: ``I``).
-    loss : ndarray, shape (B, steps + 1)
+    loss : ndarray, shape (K, steps + 1)
         ``Σ_a P(z_ω = a) ||F_ω[a] − Y[a]||² / 2`` before every step and after the
         last.
-    diverged : ndarray of bool, shape (B,)
+    diverged : ndarray of bool, shape (K,)
         Students whose loss passed ``max_loss`` (or became NaN); they were
         frozen at that point.
     """
@@ -60,7 +61,7 @@ class EventGD:
 
 
 def _setup(teacher, W, bias, activation, output):
-    """Validated ``(hierarchy, net, W, bias, B)`` (copies of ``W`` and ``bias``)."""
+    """Validated ``(hierarchy, net, W, bias, K)`` (copies of ``W`` and ``bias``)."""
     teacher = valid.of_type(teacher, "teacher", Teacher)
     valid.one_of(activation, "activation", ("relu", "linear"))
     valid.one_of(output, "output", ("linear", "relu"))
@@ -77,31 +78,31 @@ def _setup(teacher, W, bias, activation, output):
     if set(W) != set(h.edges):
         raise ValueError("W must have one stacked weight array per edge (β, α)")
     W = {e: valid.array(w, f"W[{e}]", ndim=3) for e, w in W.items()}
-    B = {w.shape[0] for w in W.values()}
-    if len(B) != 1:
-        raise ValueError("every W[e] must have shape (B, n_β, n_α) with the same B")
-    B = B.pop()
+    K = {w.shape[0] for w in W.values()}
+    if len(K) != 1:
+        raise ValueError("every W[e] must have shape (K, n_β, n_α) with the same K")
+    K = K.pop()
     width = {x: teacher.d for x in h.leaves}
     for c, a in h.edges:  # the top's width is checked against Y by event_gd
         width.setdefault(a, W[(c, a)].shape[2])
     for c, a in h.edges:
         if W[(c, a)].shape[1:] != (width[c], width[a]):
             raise ValueError(
-                f"W[{(c, a)}] must have shape (B, {width[c]}, {width[a]}) "
+                f"W[{(c, a)}] must have shape (K, {width[c]}, {width[a]}) "
                 f"(n_β, n_α), got {W[(c, a)].shape}"
             )
     bias = {a: valid.array(v, f"bias[{a!r}]", ndim=2) for a, v in (bias or {}).items()}
     if bias and set(bias) != set(h.internal):
         raise ValueError("bias must be empty or hold a bias for every internal region")
     for a, v in bias.items():
-        if v.shape != (B, width[a]):
+        if v.shape != (K, width[a]):
             raise ValueError(
-                f"bias[{a!r}] must have shape ({B}, {width[a]}), got {v.shape}"
+                f"bias[{a!r}] must have shape ({K}, {width[a]}), got {v.shape}"
             )
     valid.size(
-        B * max(teacher.m[a] * width[a] for a in h.internal),
+        K * max(teacher.m[a] * width[a] for a in h.internal),
         "W",
-        "entries in one stacked activation F_α (B × m_α × n_α)",
+        "entries in one stacked activation F_α (K × m_α × n_α)",
     )
     W = {e: w.copy() for e, w in W.items()}  # event_gd updates them in place
     bias = {a: v.copy() for a, v in bias.items()}
@@ -115,7 +116,7 @@ def _setup(teacher, W, bias, activation, output):
             for a in h.internal
         },
     )
-    return h, net, W, bias, B
+    return h, net, W, bias, K
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,7 @@ def event_forward(
     activation: str = "relu",
     output: str = "linear",
 ) -> tuple[dict, dict]:
-    """Event-level forward pass of ``B`` students at once: Theorem 4's ``F_α``, stacked.
+    """Event-level forward pass of ``K`` students at once: Theorem 4's ``F_α``, stacked.
 
     ``F_α = D_α ∘ (Σ_β P_αβ F_β W_βα + 1 b_αᵀ)`` from ``F_leaf = I``, for a
     **lossless** teacher, where it equals the real network's activation on
@@ -184,14 +185,14 @@ def event_forward(
     ----------
     teacher : Teacher
         Lossless (``m_α = d**sz(α)``); supplies ``P_αβ``.
-    W : dict of (β, α) to array, shape (B, n_β, n_α)
-    bias : dict of str to array (B, n_α), optional
+    W : dict of (β, α) to array, shape (K, n_β, n_α)
+    bias : dict of str to array (K, n_α), optional
     activation, output : str
         Hidden and top nonlinearities, as for :class:`~tiant_lib.Student`.
 
     Returns
     -------
-    F : dict of str to ndarray, shape (B, m_α, n_α)
+    F : dict of str to ndarray, shape (K, m_α, n_α)
         Every region's activation (leaves: ``I``, shape (1, d, d)).
     D : dict of str to ndarray or None
         The gates ``D_α`` as 0/1 floats (None for an ungated field).
@@ -217,7 +218,7 @@ def event_gd(
     Y: np.ndarray | None = None,
     max_loss: float = 1e6,
 ) -> EventGD:
-    """Full-batch gradient descent of ``B`` students at once, on events (Theorems 3–4).
+    """Full-K gradient descent of ``K`` students at once, on events (Theorems 3–4).
 
     Iterates the matrix form ``F_α = D_α ∘ Σ_β P_αβ F_β W_βα``,
     ``G̃_β = D_β ∘ Σ_α P_αβᵀ G̃_α W_βαᵀ``, ``ΔW_βα = (P_αβ F_β)ᵀ G̃_α``,
@@ -232,13 +233,13 @@ def event_gd(
     ----------
     teacher : Teacher
         Lossless; supplies ``P_αβ`` and ``Λ_ω``.
-    W : dict of (β, α) to array, shape (B, n_β, n_α)
+    W : dict of (β, α) to array, shape (K, n_β, n_α)
         Initial weights, e.g. from :func:`random_weights`.
-    bias : dict of str to array (B, n_α), optional
+    bias : dict of str to array (K, n_α), optional
         Initial biases of every internal region (None or empty: no biases).
     steps : int
         Number of gradient steps.
-    lr : float or array of shape (B,)
+    lr : float or array of shape (K,)
         Step size of each student (a sweep of step sizes trains in one call).
     activation, output : str
         Hidden and top nonlinearities; ``output="linear"`` is the paper's
@@ -253,15 +254,15 @@ def event_gd(
     -------
     EventGD
     """
-    h, net, W, bias, B = _setup(teacher, W, bias, activation, output)
+    h, net, W, bias, K = _setup(teacher, W, bias, activation, output)
     steps = valid.integer(steps, "steps", lo=0)
-    valid.size(B * (steps + 1), "steps", "recorded losses (B × (steps + 1))")
+    valid.size(K * (steps + 1), "steps", "recorded losses (K × (steps + 1))")
     lr = valid.array(lr, "lr", ndim=(0, 1))
-    if lr.shape not in ((), (1,), (B,)):
-        raise ValueError(f"lr must be a float or an array of shape ({B},)")
+    if lr.shape not in ((), (1,), (K,)):
+        raise ValueError(f"lr must be a float or an array of shape ({K},)")
     if not (lr > 0).all():
         raise ValueError("lr must be positive")
-    lr = np.broadcast_to(lr, (B,))[:, None, None]
+    lr = np.broadcast_to(lr, (K,))[:, None, None]
     max_loss = valid.positive(max_loss, "max_loss")
     top = h.top
     Y = np.eye(teacher.m[top]) if Y is None else valid.array(Y, "Y")
@@ -270,8 +271,8 @@ def event_gd(
     if W[next(e for e in h.edges if e[1] == top)].shape[2] != Y.shape[1]:
         raise ValueError("the top's width must equal the number of columns of Y")
     lam = teacher.prior(top)[:, None]  # Λ_ω: the weight of each top event
-    loss = np.empty((B, steps + 1))
-    diverged = np.zeros(B, dtype=bool)
+    loss = np.empty((K, steps + 1))
+    diverged = np.zeros(K, dtype=bool)
     for t in range(steps + 1):
         F, D = _forward(net, W, bias)
         err = Y - F[top]
@@ -371,8 +372,8 @@ def stacked_weights(students: Sequence[Student]) -> tuple[dict, dict]:
 
     Returns
     -------
-    W : dict of (β, α) to ndarray, shape (B, n_β, n_α)
-    bias : dict of str to ndarray, shape (B, n_α)
+    W : dict of (β, α) to ndarray, shape (K, n_β, n_α)
+    bias : dict of str to ndarray, shape (K, n_α)
         Empty when the students have no biases.
     """
     if isinstance(students, (str, Mapping)) or not isinstance(students, Iterable):
@@ -402,11 +403,11 @@ def stacked_weights(students: Sequence[Student]) -> tuple[dict, dict]:
 def random_weights(
     teacher: Teacher,
     n: int | Mapping[str, int] | None = None,
-    batch: int = 1,
+    K: int = 1,
     seed: int = 0,
     bias_std: float | None = None,
 ) -> tuple[dict, dict]:
-    """Random stacked weights of ``batch`` students, scaled as in ``Student``.
+    """Random stacked weights of ``K`` students, scaled as in ``Student``.
 
     ``W_βα ~ N(0, 1/fan_in)`` entrywise (``fan_in`` = number of nodes in
     ``ch(α)``); biases are zero (as in ``Student``) when ``bias_std`` is 0,
@@ -422,18 +423,20 @@ def random_weights(
         An int sets every hidden region (the top keeps ``m_ω``); a mapping
         may also set the top's width (e.g. the number of labels of a lossy
         teacher, see :func:`event_gd`'s ``Y``). Missing regions get ``m_α``.
-    batch : int
+    K : int
+        How many students (the leading axis of every array).
     seed : int
+        Seed of the draw (through :mod:`tiant_lib.seeds`).
     bias_std : float, optional
 
     Returns
     -------
-    W : dict of (β, α) to ndarray, shape (batch, n_β, n_α)
-    bias : dict of str to ndarray, shape (batch, n_α)
+    W : dict of (β, α) to ndarray, shape (K, n_β, n_α)
+    bias : dict of str to ndarray, shape (K, n_α)
         Empty when ``bias_std`` is None.
     """
     h = valid.of_type(teacher, "teacher", Teacher).hierarchy
-    batch = valid.integer(batch, "batch", lo=1)
+    K = valid.integer(K, "K", lo=1)
     seed = valid.seed(seed)
     if bias_std is not None:
         bias_std = valid.real(bias_std, "bias_std", lo=0.0)
@@ -451,18 +454,18 @@ def random_weights(
             v = teacher.m[a] if a == h.top or n is None else n
         width[a] = int(v)
     valid.size(
-        batch * sum(width[c] * width[a] for c, a in h.edges),
-        "batch",
-        "weights (batch × Σ n_β n_α)",
+        K * sum(width[c] * width[a] for c, a in h.edges),
+        "K",
+        "weights (K × Σ n_β n_α)",
     )
     rng = seeds.rng(seed)
     W = {}
     for c, a in h.edges:
         fan_in = sum(width[k] for k in h.children(a))
-        W[(c, a)] = rng.normal(size=(batch, width[c], width[a])) / np.sqrt(fan_in)
+        W[(c, a)] = rng.normal(size=(K, width[c], width[a])) / np.sqrt(fan_in)
     bias = {}
     if bias_std is not None:
-        bias = {a: bias_std * rng.normal(size=(batch, width[a])) for a in h.internal}
+        bias = {a: bias_std * rng.normal(size=(K, width[a])) for a in h.internal}
     return W, bias
 
 
@@ -511,7 +514,7 @@ def construction_student(teacher: Teacher, output: str = "relu") -> Student:
 def per_input_gd(
     teacher: Teacher,
     n: int | Mapping[str, int] | None = None,
-    batch: int = 1,
+    K: int = 1,
     seed: int = 0,
     steps: int = 100,
     lr: float | np.ndarray = 0.1,
@@ -533,18 +536,18 @@ def per_input_gd(
         Any teacher (lossy or not) whose inputs can be enumerated.
     n : int or mapping of str to int, optional
         Hidden widths, as for :func:`random_weights` (the top: one unit per class).
-    batch, seed : int
+    K, seed : int
         How many students, and the seed of their initial weights.
     steps : int
-    lr : float or array of shape (batch,)
+    lr : float or array of shape (K,)
     output : {"linear", "relu"}
         The top's nonlinearity (hidden fields are ReLU).
 
     Returns
     -------
-    per_input : ndarray, shape (batch,)
+    per_input : ndarray, shape (K,)
         ``Σ_x P(x) ||f_ω(x) − e_{y(x)}||²`` after training (no factor 1/2).
-    event : ndarray, shape (batch,)
+    event : ndarray, shape (K,)
         ``||F_ω − I||_F²`` after training, summed over the classes.
     """
     teacher = valid.of_type(teacher, "teacher", Teacher)
@@ -563,9 +566,9 @@ def per_input_gd(
         n = {a: full.m[a] for a in h.internal if a != h.top} | {h.top: classes}
     else:
         n = {a: valid.integer(n, "n", lo=1) for a in h.internal} | {h.top: classes}
-    W, bias = random_weights(full, n=n, batch=batch, seed=seed, bias_std=0.0)
+    W, bias = random_weights(full, n=n, K=K, seed=seed, bias_std=0.0)
     run = event_gd(full, W, bias, steps=steps, lr=lr, output=output, Y=Y)
-    f = run.F[h.top]  # (batch, inputs, classes)
+    f = run.F[h.top]  # (K, inputs, classes)
     per_input = (p[:, None] * (f - Y) ** 2).sum((1, 2))
     weight = Y * p[:, None]  # P(x, y = a)
     F_event = (weight.T @ f) / weight.sum(0)[:, None]  # E[f | z_omega = a]
