@@ -57,10 +57,10 @@ checks: install  ## unit tests, notebook guards and nbval over every chapter
 	  $(addprefix --ignore=,$(BOOK_TESTS))
 html: install  ## the book with warnings as errors (every cross-reference resolves)
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going -q
-pdf: install  ## _build/pdf/book.pdf: the single-page build printed by headless Chromium
+pdf: html  ## _build/pdf/book.pdf (+ _build/html/book.pdf); after html: one .doctrees
 	$(VENV)/bin/jupyter-book build . --builder singlehtml --keep-going -q
-	$(PY) scripts/book_pdf.py
-book-checks: html pdf  ## the built HTML and PDF, in Chromium and with pdftotext
+	$(PY) scripts/book_pdf.py && cp _build/pdf/book.pdf _build/html/book.pdf
+book-checks: pdf  ## the built HTML and PDF, in Chromium and with pdftotext
 	$(PYTEST) -q -p no:xdist $(BOOK_TESTS)
 lint: install  ## ruff's linter and formatter over the library, tests and chapters
 	$(VENV)/bin/ruff check .
