@@ -18,6 +18,7 @@ from tiant_lib.instances import (
     backward_bound,
     clearly_positive,
     counted_transition_error,
+    event_level_bn,
     fractional_entries,
     gate_switches,
     gd_both_ways,
@@ -215,3 +216,32 @@ def test_gd_both_ways_agree_for_a_lossless_teacher_and_not_for_a_lossy_one():
         gd_both_ways(t, steps=0)
     with pytest.raises(ValueError, match=r"\blr\b"):
         gd_both_ways(t, steps=2, lr=-1.0)
+
+
+def test_event_level_bn_is_the_networks_bn_exactly_when_the_teacher_is_lossless():
+    """Theorem 5 per event: on a lossless teacher the event-level BN of the event
+    averages is the network's BN (forward and backward); on a lossy one F differs."""
+    h = Hierarchy.conv(7, kernel=3, stride=2)
+    for teacher, exact in (
+        (Teacher.lossless(h), True),
+        (Teacher.lossy(h, 3, seed=2), False),
+    ):
+        student = Student.for_teacher(
+            teacher, n=4, seed=1, batchnorm=True, eps=1e-5, bias=True
+        )
+        bn = event_level_bn(student, teacher)
+        assert set(bn.F) == set(bn.G) == set(student.bn_regions)
+        gap = max(np.abs(bn.F[a] - bn.averages.F[a]).max() for a in bn.F)
+        if exact:
+            for a in bn.F:
+                np.testing.assert_allclose(bn.F[a], bn.averages.F[a], atol=1e-12)
+                np.testing.assert_allclose(bn.G[a], bn.averages.G[a], atol=1e-12)
+        else:
+            assert gap > 1e-2
+
+
+def test_event_level_bn_needs_a_student_with_bn():
+    h = Hierarchy.tree([2, 2])
+    teacher = Teacher.lossless(h)
+    with pytest.raises(ValueError, match=r"\bstudent\b.*Batch Norm"):
+        event_level_bn(Student.for_teacher(teacher, seed=0), teacher)

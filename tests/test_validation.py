@@ -1317,6 +1317,7 @@ CASES = [
     ),
     # ------------------------------------------------------------- instances
     ("relative_error", lambda: instances.relative_error(W, "B"), TypeError, "A"),
+    ("event_level_bn", lambda: instances.event_level_bn(S, T), ValueError, "student"),
     (
         "clearly_positive",
         lambda: instances.clearly_positive([1.0], threshold=-1.0),

@@ -19,6 +19,7 @@ import numpy as np
 
 from . import _validate as valid
 from . import seeds as _seeds
+from .batchnorm import bn_backward, bn_forward
 from .hierarchy import Hierarchy
 from .reformulation import (
     EventAverages,
@@ -637,3 +638,62 @@ def gd_both_ways(
         max_diff=np.array(max_diff),
         last=mf,
     )
+
+
+# ---------------------------------------------------------------- Theorem 5, per event
+@dataclass(frozen=True)
+class EventLevelBN:
+    """Batch Norm applied to event averages (chapter 5), next to the network's own.
+
+    Attributes
+    ----------
+    averages : EventAverages
+        The network's event averages (``F``, ``G`` after BN and the ReLU gate).
+    F, G : dict[str, ndarray]
+        Per BN field ``a``: BN's forward (then the ReLU) and backward applied to the
+        event averages of the pre-BN values and of the gradient at BN's output,
+        weighted by the events' prior — each ``m_a × n_a``.
+    """
+
+    averages: EventAverages
+    F: dict[str, np.ndarray]
+    G: dict[str, np.ndarray]
+
+
+def event_level_bn(student: Student, teacher: Teacher) -> EventLevelBN:
+    """Batch Norm (Theorem 5, paper §5) computed on events instead of inputs.
+
+    For each field with BN, the pre-BN values ``f_b W_ba + bias_a`` and the gradient
+    arriving at BN's output are averaged per teacher event of ``a``; BN's forward and
+    backward (:func:`~tiant_lib.batchnorm.bn_forward`,
+    :func:`~tiant_lib.batchnorm.bn_backward`) are then applied to those averages
+    with the events' prior as weights. For a lossless teacher (each event fixes the
+    field's input) this reproduces the network's event averages exactly; for a lossy
+    one it does not (BN is not linear in its batch).
+
+    Parameters
+    ----------
+    student : Student
+        Built with ``batchnorm=True`` on ``teacher``'s hierarchy.
+    teacher : Teacher
+
+    Returns
+    -------
+    EventLevelBN
+    """
+    ea = event_averages(student, teacher)  # validates the pair
+    if not student.bn_regions:
+        raise ValueError("student has no Batch Norm field (build it with batchnorm)")
+    h = teacher.hierarchy
+    X, p = teacher.enumerate()
+    z = teacher.events(X)
+    run, W, bias = ea.run, student.get_weights(), student.get_biases()
+    F, G = {}, {}
+    for a in student.bn_regions:
+        pre = sum(run.f[c] @ W[(c, a)] for c in h.children(a)) + bias[a]
+        g_out = run.gate[a] * sum(run.g[q] @ W[(a, q)].T for q in h.parents(a))
+        pre_events, prior = condition_on(pre, z[a], p, teacher.m[a])
+        g_events, _ = condition_on(g_out, z[a], p, teacher.m[a])
+        F[a] = np.maximum(bn_forward(pre_events, p=prior, eps=student.eps), 0)
+        G[a] = bn_backward(pre_events, g_events, p=prior, eps=student.eps)
+    return EventLevelBN(ea, F, G)
