@@ -1,10 +1,11 @@
-"""The instances on which chapters 1–4 check Theorems 1–4, and what they measure there.
+"""The instances on which chapters 1–5 check Theorems 1–5, and what they measure there.
 
 Each function builds a small teacher and student (paper §2–3), runs the exact pass
 over every input, and returns the numbers a chapter asserts on: the sampling error of
 counted transitions (§2), the two identities of Theorem 1, Theorem 2's errors and
 assumption gaps over a family of lossy teachers, the update line of Theorem 4, and
-gradient descent run twice, on the real network and on the matrix form alone.
+gradient descent run twice, on the real network and on the matrix form alone, and
+Batch Norm applied to event averages (Theorem 5).
 The building blocks (:func:`~tiant_lib.reformulation.event_averages`,
 :func:`~tiant_lib.reformulation.matrix_form`, …) live in
 :mod:`tiant_lib.reformulation`; this module only composes them.
