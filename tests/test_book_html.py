@@ -728,7 +728,7 @@ def test_references_show_a_number_or_a_name(html_dir, page):
     ]
     assert not bare, (
         f"{page}: references without a number or a name: {bare} "
-        "(write {prf:ref}`Theorem 2 <label>`)"
+        "(give the text: {prf:ref}`Theorem N <label>`)"
     )
 
 
