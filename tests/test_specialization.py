@@ -276,3 +276,13 @@ def test_bad_inputs_name_the_argument():
         sp.train_sgd(T.clone(), T, 0, lr=0.1)
     with pytest.raises(ValueError, match="layer"):
         sp.fan_out_strength(T, 2)
+
+
+def test_mean_rho_leaves_dead_nodes_out_or_counts_them_as_zero():
+    rho = [np.array([[1.0, np.nan, 0.5]]), np.array([[0.2, 0.4]])]
+    assert_allclose(sp.mean_rho(rho), [[0.75, 0.3]])
+    assert_allclose(sp.mean_rho(rho, dead_as_zero=True), [[0.5, 0.3]])
+    with pytest.raises(ValueError, match=r"rho\[1\]"):
+        sp.mean_rho([rho[0], np.zeros((2, 2))])
+    with pytest.raises(ValueError, match=r"rho\[0\]"):
+        sp.mean_rho([np.full((1, 3), np.nan)])

@@ -1218,6 +1218,13 @@ CASES = [
         "threshold",
     ),
     ("recovered", lambda: specialization.recovered(torch.zeros(2)), TypeError, "rho"),
+    ("mean_rho", lambda: specialization.mean_rho(np.zeros(3)), TypeError, "rho"),
+    (
+        "mean_rho",
+        lambda: specialization.mean_rho([np.zeros((2, 3)), np.zeros(3)]),
+        ValueError,
+        "rho[1]",
+    ),
     (
         "train_sgd",
         lambda: specialization.train_sgd(NET.clone(), NET, 1, lr=np.nan),

@@ -613,6 +613,33 @@ def best_correlation(teacher: Net, student: Net, x: torch.Tensor) -> list[np.nda
         return [_best_match(t, s).cpu().numpy() for t, s in zip(h_t, h_s, strict=True)]
 
 
+def mean_rho(rho: Sequence[np.ndarray], dead_as_zero: bool = False) -> np.ndarray:
+    """Each layer's mean best correlation over its teacher nodes, shape (..., layers).
+
+    The summary both follow-up papers report per layer. ``rho`` holds one array per
+    hidden layer, teacher nodes on the last axis (:func:`best_correlation`, or
+    :attr:`SGDRecord.rho`: ``(T, S, m_l)``); the leading axes must agree. A dead
+    teacher node (NaN: constant on the inputs) is left out, or, with
+    ``dead_as_zero=True`` (the repository's ``getCorrs``), counts as ``ρ = 0``.
+    """
+    if isinstance(rho, np.ndarray) or not isinstance(rho, Sequence) or not rho:
+        raise TypeError("rho must be a non-empty list of arrays, one per layer")
+    valid.flag(dead_as_zero, "dead_as_zero")
+    shape = np.shape(rho[0])[:-1]
+    means = []
+    for i, r in enumerate(rho):
+        r = np.asarray(r, dtype=np.float64)
+        if r.ndim < 1 or r.shape[:-1] != shape or np.isinf(r).any():
+            raise ValueError(f"rho[{i}] must be finite or NaN, leading axes {shape}")
+        if dead_as_zero:
+            means.append(np.nan_to_num(r).mean(axis=-1))
+        elif np.isnan(r).all(axis=-1).any():
+            raise ValueError(f"rho[{i}]: every teacher node of a layer is dead (NaN)")
+        else:
+            means.append(np.nanmean(r, axis=-1))
+    return np.stack(means, axis=-1)
+
+
 def recovered(rho: np.ndarray, threshold: float = 0.95) -> np.ndarray:
     """Teacher nodes with a student node correlated above ``threshold``.
 
