@@ -46,7 +46,10 @@ def test_the_workflow_is_least_privilege_pinned_and_cached():
     writers = {
         n for n, j in jobs.items() if "write" in j.get("permissions", {}).values()
     }
-    assert writers == {"deploy"}, f"only the deploy job writes, not {writers}"
+    assert writers == {"deploy", "colab"}, f"only deploy and colab write: {writers}"
+    assert jobs["colab"]["permissions"] == {"contents": "write"}
+    for name in writers:  # never from a pull request
+        assert "refs/heads/main" in jobs[name]["if"] and "push" in jobs[name]["if"]
     groups = {n: j["concurrency"]["group"] for n, j in jobs.items()}
     assert groups["linkcheck"] not in {groups["test"], groups["deploy"]}
     assert jobs["deploy"]["concurrency"]["cancel-in-progress"] is False
