@@ -286,3 +286,15 @@ def test_mean_rho_leaves_dead_nodes_out_or_counts_them_as_zero():
         sp.mean_rho([rho[0], np.zeros((2, 2))])
     with pytest.raises(ValueError, match=r"rho\[0\]"):
         sp.mean_rho([np.full((1, 3), np.nan)])
+
+
+def test_students_of_several_k_are_one_padded_batch():
+    T = sp.two_layer_teacher(5, 3, 4, 1.0, SEEDS)
+    both = sp.over_realized_students(T, [1, 2], [7, 8, 9], init="small")
+    assert both.n_seeds == 6 and both.widths == [5, 6, 4]  # padded to 2 x 3 nodes
+    for j, k in enumerate([1, 2]):
+        alone = sp.over_realized_student(T, k, [7, 8, 9], init="small", width=6)
+        for W, W1 in zip(both.weights, alone.weights, strict=True):
+            assert torch.equal(W[3 * j : 3 * j + 3], W1)
+    with pytest.raises(ValueError, match=r"ks\[1\]"):
+        sp.over_realized_students(T, [1, 0], SEEDS)

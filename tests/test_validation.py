@@ -1220,6 +1220,12 @@ CASES = [
     ("recovered", lambda: specialization.recovered(torch.zeros(2)), TypeError, "rho"),
     ("mean_rho", lambda: specialization.mean_rho(np.zeros(3)), TypeError, "rho"),
     (
+        "over_realized_students",
+        lambda: specialization.over_realized_students(NET, 2, [0, 1]),
+        TypeError,
+        "ks",
+    ),
+    (
         "mean_rho",
         lambda: specialization.mean_rho([np.zeros((2, 3)), np.zeros(3)]),
         ValueError,

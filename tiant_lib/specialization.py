@@ -379,6 +379,34 @@ def over_realized_student(
     return Net([W.to(device) for W in Ws], [b.to(device) for b in bs])
 
 
+def over_realized_students(
+    teacher: Net,
+    ks: Sequence[int],
+    seeds: Sequence[int],
+    init: Literal["default", "small"] = "default",
+    scale: float = 0.005,
+    width: int | None = None,
+) -> Net:
+    """Students of several over-realisations ``k``, padded to one width, as one batch.
+
+    :func:`over_realized_student` for every ``k`` in ``ks``, concatenated
+    (:func:`concat`): networks ``j·S … j·S + S − 1`` are the ``k = ks[j]``
+    students of the ``S`` teachers. Every hidden layer is padded with dead nodes
+    to ``width`` (default ``max(ks)`` times the teacher's widest hidden layer), so
+    the sweep over ``k`` trains as one batched model, each network as it would
+    alone. Pair it with a teacher batch holding each teacher ``len(ks)`` times.
+    """
+    if isinstance(ks, (str, dict)) or not isinstance(ks, Sequence) or not ks:
+        raise TypeError("ks must be a non-empty sequence of ints")
+    ks = [_check_pos_int(k, f"ks[{i}]") for i, k in enumerate(ks)]
+    _check_net(teacher, "teacher")
+    if width is None:
+        width = max(ks) * max(teacher.widths[1:-1], default=1)
+    return concat(
+        [over_realized_student(teacher, k, seeds, init, scale, width=width) for k in ks]
+    )
+
+
 def perturbed_student(teacher: Net, k: int, noise: float, seeds: Sequence[int]) -> Net:
     """The "lucky node" student of ``test_multilayer.py --perturb``.
 
