@@ -194,3 +194,22 @@ def test_bound_refuses_an_error_equal_to_its_limit():
     with pytest.raises(AssertionError, match="not below"):
         report.bound(-0.25, 0.25)
     assert report.bound(np.nextafter(0.25, 0.0), 0.25) == "below 0.25"
+
+
+def test_median_quartiles_prints_the_digits_the_spread_supports():
+    assert report.median_quartiles([20, 24, 29, 30, 31]) == "29 [24, 30]"
+    assert report.median_quartiles([0.2, 0.4, 0.9, 0.3, 0.6]) == "0.4 [0.3, 0.6]"
+    assert report.median_quartiles([1, 2, 3, 4, 5], coarse=3.0) == "3.0 [2.0, 4.0]"
+
+
+def test_median_quartiles_refuses_a_spread_at_the_switch():
+    if seeds.shift():
+        pytest.skip("fragility checks are off under a seed shift")
+    with pytest.raises(FragileValueError, match="threshold"):
+        report.median_quartiles([0.0, 1.0, 2.0, 3.0], coarse=1.5)  # IQR 1.5
+
+
+@pytest.mark.parametrize("xs", [[1.0], [1.0, np.nan]])
+def test_median_quartiles_needs_two_finite_values(xs):
+    with pytest.raises(ValueError, match=r"\bxs\b"):
+        report.median_quartiles(xs)

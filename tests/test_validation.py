@@ -1419,6 +1419,7 @@ CASES = [
     # ------------------------------------------------------------- report
     ("fmt", lambda: report.fmt(0.5, ".2q"), ValueError, "spec"),
     ("fmt_list", lambda: report.fmt_list([0.5, np.nan]), ValueError, "x"),
+    ("median_quartiles", lambda: report.median_quartiles([1.0]), ValueError, "xs"),
     ("bound", lambda: report.bound(1e-14, limit=-1.0), ValueError, "limit"),
     ("above", lambda: report.above(1.0, np.nan, margin=0.1), ValueError, "threshold"),
     ("below", lambda: report.below(1.0, 0.0, margin=-0.1), ValueError, "margin"),

@@ -80,7 +80,16 @@ from .reformulation import (
     reformulation_errors,
     selectivity,
 )
-from .report import above, below, bound, count_above, count_below, fmt, fmt_list
+from .report import (
+    above,
+    below,
+    bound,
+    count_above,
+    count_below,
+    fmt,
+    fmt_list,
+    median_quartiles,
+)
 from .seeds import rng
 from .student import Pass, Student
 from .teacher import EmpiricalTeacher, Teacher, readout_teacher, two_block_teacher
@@ -115,6 +124,7 @@ __all__ = [
     "lcnet",
     "marginalized",
     "matrix_form",
+    "median_quartiles",
     "plotting",
     "readout_teacher",
     "reformulation_errors",

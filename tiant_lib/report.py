@@ -153,6 +153,35 @@ def fmt_list(xs: Iterable, spec: str = ".3f", *, tol: float = DIGIT_TOL) -> str:
     return "[" + ", ".join(fmt(x, spec, tol=tol) for x in np.ravel(xs)) + "]"
 
 
+def median_quartiles(xs: ArrayLike, *, coarse: float = 1.0) -> str:
+    """``"median [q1, q3]"`` of a quantity over seeds, at the precision its spread
+    supports: whole numbers when the interquartile range is at least ``coarse``,
+    one decimal when it is smaller (decided with a margin of ``coarse / 20``, so
+    another machine cannot flip the choice).
+
+    Parameters
+    ----------
+    xs : array_like
+        One value per seed (at least 2, finite).
+    coarse : float
+        The interquartile range from which decimals stop meaning anything.
+
+    Returns
+    -------
+    str
+        E.g. ``"29 [24, 30]"`` or ``"0.4 [0.2, 0.9]"``; each value printed by
+        :func:`fmt` (which refuses a value near a rounding edge).
+    """
+    xs = np.asarray(xs, dtype=float).ravel()
+    if xs.size < 2 or not np.isfinite(xs).all():
+        raise ValueError(f"xs must hold at least 2 finite values, got {xs.size}")
+    if not (isinstance(coarse, (int, float)) and coarse > 0):
+        raise ValueError(f"coarse must be a positive number, got {coarse!r}")
+    q1, med, q3 = np.percentile(xs, [25, 50, 75])
+    spec = ".1f" if below(q3 - q1, coarse, margin=coarse / 20) else ".0f"
+    return f"{fmt(med, spec)} {fmt_list([q1, q3], spec)}"
+
+
 def bound(x: float, limit: float = 1e-12) -> str:
     """``"below <limit>"`` for an error that an exact identity makes tiny.
 
