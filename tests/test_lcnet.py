@@ -63,6 +63,26 @@ def test_batchnorm_normalises_every_hidden_node_over_the_batch():
         net.student(0)
 
 
+def test_bn_input_gradients_are_autograds_and_orthogonal_to_1_and_z():
+    """Theorem 5 on a batch: dL/dz is orthogonal to 1 and to z, per member and node;
+    the gradient is the one torch computes through the member's own loss."""
+    net = LCNet(H, 3, 4, seeds=[0, 1], d=3, batchnorm=True, eps=0.0)
+    pairs = net.bn_input_gradients(X, Y)
+    assert len(pairs) == len(net.layers) - 1
+    for z, g in pairs:
+        assert z.shape == g.shape == (2, len(X), z.shape[2], 3)
+        zc = z - z.mean(1, keepdims=True)
+        assert np.abs(g.sum(1)).max() < 1e-12 * max(1.0, np.abs(g).max() * len(X))
+        assert np.abs((g * zc).sum(1)).max() < 1e-10
+    # member 1's gradient is that of member 1's own loss
+    lins, _, out = net._forward(net._encode(X))
+    target = torch.nn.functional.one_hot(torch.as_tensor(Y), 4).double()
+    loss1 = 0.5 * ((out[1] - target) ** 2).sum(-1).mean()
+    (grad,) = torch.autograd.grad(loss1, lins[0])
+    assert_allclose(pairs[0][1][1], grad[1].numpy(), atol=1e-14)
+    assert all(p.grad is None for p in net.parameters())
+
+
 def test_activations_and_targets():
     net = LCNet(H, 3, 4, seeds=[0], d=3)
     acts = net.activations(X)
@@ -117,6 +137,11 @@ def test_best_correlation_matches_within_fields():
             "momentum",
         ),
         (lambda: LCNet(H, 3, 4, seeds=[0], d=3).student(1), ValueError, "k"),
+        (
+            lambda: LCNet(H, 3, 4, seeds=[0], d=3).bn_input_gradients(X, Y),
+            ValueError,
+            "batchnorm",
+        ),
     ],
 )
 def test_bad_input_is_named(call, kind, match):

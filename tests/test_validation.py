@@ -1299,6 +1299,12 @@ CASES = [
         ValueError,
         "x",
     ),
+    (
+        "LCNet.bn_input_gradients",
+        lambda: LCNET.bn_input_gradients(np.zeros((2, H4.n_inputs), int), [0, 1]),
+        ValueError,
+        "batchnorm",
+    ),
     # ------------------------------------------------------------- digits
     ("morton_order", lambda: digits.morton_order(6), ValueError, "side"),
     ("quadtree", lambda: digits.quadtree(12), ValueError, "side"),
@@ -1845,10 +1851,9 @@ def test_index_and_value_ranges_include_their_last_value():
 
 def test_at_least_and_no_less_than_bounds():
     """ "at least two values", "N >= 2", "width ≥ k·m_l": the bound itself passes."""
-    rng = np.random.default_rng(0)
-    assert specialization.separated_weights(2, 2, rng, choices=[-1.0, 1.0]).shape
+    assert specialization.separated_weights(2, 2, seed=0, choices=[-1.0, 1.0]).shape
     with pytest.raises(ValueError, match="choices"):
-        specialization.separated_weights(2, 2, rng, choices=[1.0])
+        specialization.separated_weights(2, 2, seed=0, choices=[1.0])
     specialization.gaussian_teacher(3, [2], 2, [0])  # one hidden layer: the least
     with pytest.raises(ValueError, match="widths"):
         specialization.gaussian_teacher(3, [], 2, [0])

@@ -79,6 +79,14 @@ class LCNet(torch.nn.Module):
         shift ``c0`` = 0 at start).
     eps : float
         BN's ε.
+
+    Attributes
+    ----------
+    W, bias : torch.nn.ParameterList
+        Per layer (bottom first), weights ``(K, fields, n_in, n_out)`` (inputs on
+        rows, the children's nodes stacked) and biases ``(K, fields, n_out)``.
+    c1, c0 : torch.nn.ParameterList
+        Per hidden layer, BN's scale and shift ``(K, fields, n)`` (empty without BN).
     """
 
     def __init__(
@@ -111,7 +119,7 @@ class LCNet(torch.nn.Module):
             for s in self.seeds
         ]
         self.W = torch.nn.ParameterList()
-        self.b = torch.nn.ParameterList()
+        self.bias = torch.nn.ParameterList()
         for fields in self.layers:
             blocks = [
                 torch.stack(
@@ -124,7 +132,7 @@ class LCNet(torch.nn.Module):
             ]
             self.W.append(torch.nn.Parameter(torch.stack(blocks)))  # K, F, I, O
             bias = torch.zeros(len(self.seeds), len(fields), blocks[0].shape[-1])
-            self.b.append(torch.nn.Parameter(bias.double()))
+            self.bias.append(torch.nn.Parameter(bias.double()))
         hidden = self.layers[:-1]
         shape = [(len(self.seeds), len(f), self.n) for f in hidden] if batchnorm else []
         self.c1 = torch.nn.ParameterList([torch.ones(s).double() for s in shape])
@@ -169,7 +177,7 @@ class LCNet(torch.nn.Module):
         (``(K, N, n_classes)``), from one-hot leaves ``x`` of shape ``(N, ·)``."""
         K, N = self.K, x.shape[0]
         lins, acts = [], []
-        for i, (W, b) in enumerate(zip(self.W, self.b, strict=True)):
+        for i, (W, b) in enumerate(zip(self.W, self.bias, strict=True)):
             F = W.shape[1]
             if i == 0:  # the leaves are the same for every member
                 z = torch.einsum("nfi,kfio->knfo", x.reshape(N, F, -1), W)
@@ -202,6 +210,38 @@ class LCNet(torch.nn.Module):
         ``(K, N, fields, n)``."""
         with torch.no_grad():
             return [a.numpy() for a in self._forward(self._encode(X))[1]]
+
+    def bn_input_gradients(
+        self, X: np.ndarray, y: np.ndarray
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """BN's inputs and the loss gradient there, per hidden layer (bottom first).
+
+        Theorem 5 (paper §5) on a real batch: with Batch Norm, the gradient at BN's
+        input ``z`` (the field's linear pre-activation) is orthogonal, over the
+        batch, to ``1`` and to ``z`` for every node with ``σ² ≫ ε``.
+
+        Parameters
+        ----------
+        X : ndarray of int, shape (N, n_inputs)
+            The batch.
+        y : labels, shape (N,), or float targets, shape (N, n_classes)
+
+        Returns
+        -------
+        list of (z, g)
+            Per hidden layer, the pair: ``z`` and ``∂L/∂z`` of the members' summed
+            loss (:meth:`loss`), each of shape ``(K, N, fields, n)``.
+        """
+        if not self.batchnorm:
+            raise ValueError("bn_input_gradients needs a net built with batchnorm")
+        x = self._encode(X)
+        lins, _, out = self._forward(x)
+        for z in lins:
+            z.retain_grad()
+        target = self._targets(y, x.shape[0])
+        (0.5 * ((out - target) ** 2).sum(-1).mean(-1)).sum().backward()
+        self.zero_grad(set_to_none=True)
+        return [(z.detach().numpy(), z.grad.numpy()) for z in lins]
 
     def _targets(self, y, N: int) -> torch.Tensor:
         y = np.asarray(y)
@@ -313,7 +353,7 @@ class LCNet(torch.nn.Module):
         h = self.hierarchy
         s = Student(h, self.n, self.n_classes, d=self.d, bias=True, seed=self.seeds[k])
         W, bias = {}, {}
-        for layer, Wl, bl in zip(self.layers, self.W, self.b, strict=True):
+        for layer, Wl, bl in zip(self.layers, self.W, self.bias, strict=True):
             for f, a in enumerate(layer):
                 blocks = Wl[k, f].detach().numpy()
                 rows = 0
