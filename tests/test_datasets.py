@@ -5,6 +5,7 @@ from tiant_lib.datasets import (
     spurious_correlation,
     spurious_factor_data,
     spurious_factor_hierarchy,
+    spurious_factor_sets,
 )
 
 
@@ -84,3 +85,13 @@ def test_field_conditionals_match_the_sampler():
             assert_allclose(freq, P[v], atol=0.01)
     shifted = field_conditionals(4, shift=0.0)[1]
     assert_allclose(shifted[0], shifted[1])  # no signal: P(x | z) does not depend on z
+
+
+def test_spurious_factor_sets_stack_one_set_per_seed():
+    sets = spurious_factor_sets(20, [3, 5], shift=0.2, flip=0.1)
+    assert sets.X.shape == (2, 20, 14) and sets.y.shape == sets.z_gamma.shape == (2, 20)
+    for k, seed in enumerate([3, 5]):
+        one = spurious_factor_data(20, seed, shift=0.2, flip=0.1)
+        np.testing.assert_array_equal(sets.X[k], one.X)
+        np.testing.assert_array_equal(sets.y[k], one.y)
+        np.testing.assert_array_equal(sets.z_gamma[k], one.z_gamma)

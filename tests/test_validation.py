@@ -1305,6 +1305,18 @@ CASES = [
         ValueError,
         "batchnorm",
     ),
+    (
+        "spurious_factor_sets",
+        lambda: datasets.spurious_factor_sets(10, 3),
+        TypeError,
+        "seeds",
+    ),
+    (
+        "spurious_factor_sets",
+        lambda: datasets.spurious_factor_sets(10, []),
+        ValueError,
+        "seeds",
+    ),
     # ------------------------------------------------------------- digits
     ("morton_order", lambda: digits.morton_order(6), ValueError, "side"),
     ("quadtree", lambda: digits.quadtree(12), ValueError, "side"),

@@ -3,6 +3,7 @@ SGD)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,6 +80,41 @@ def spurious_factor_data(
         np.int64
     )
     return SpuriousFactorData(X=np.hstack([xa, xg]), y=za, z_gamma=zg)
+
+
+def spurious_factor_sets(
+    n_samples: int,
+    seeds: Sequence[int],
+    shift: float = 0.12,
+    flip: float = 0.05,
+) -> SpuriousFactorData:
+    """One data set of :func:`spurious_factor_data` per seed, stacked: the training
+    sets of an ensemble (paper §5.3), member ``k`` seeing the set drawn with
+    ``seeds[k]``.
+
+    Parameters
+    ----------
+    n_samples : int
+        Samples per set.
+    seeds : sequence of int
+        One seed per set.
+    shift, flip : float in [0, 0.5]
+        As in :func:`spurious_factor_data` (default field sizes).
+
+    Returns
+    -------
+    SpuriousFactorData
+        With a leading axis ``K = len(seeds)``: ``X`` of shape
+        ``(K, n_samples, 14)``, ``y`` and ``z_gamma`` of shape ``(K, n_samples)``.
+    """
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence | range):
+        raise TypeError(f"seeds must be a sequence of ints, got {type(seeds).__name__}")
+    if not len(seeds):
+        raise ValueError("seeds must be a non-empty sequence of ints")
+    sets = [spurious_factor_data(n_samples, s, shift=shift, flip=flip) for s in seeds]
+    return SpuriousFactorData(
+        *(np.stack([getattr(d, a) for d in sets]) for a in ("X", "y", "z_gamma"))
+    )
 
 
 def spurious_factor_hierarchy(sz_alpha: int = 12, sz_gamma: int = 2) -> Hierarchy:
