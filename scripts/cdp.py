@@ -120,6 +120,10 @@ class Browser:
         )["sessionId"]
         for domain in ("Page", "Runtime", "Network"):
             self.call(f"{domain}.enable", session=True)
+        self.viewport(width, height)
+
+    def viewport(self, width, height):
+        """Emulate a window of ``width`` × ``height`` CSS pixels (scale 1)."""
         self.call(
             "Emulation.setDeviceMetricsOverride",
             session=True,

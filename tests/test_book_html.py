@@ -559,7 +559,7 @@ def narrow(browser):
 
     def load(page):
         if not cache:
-            _viewport(browser, PHONE, PHONE_HEIGHT)
+            browser.viewport(PHONE, PHONE_HEIGHT)
             try:
                 for p in PAGES:
                     state = {"render": _open(browser, p)}
@@ -568,21 +568,10 @@ def narrow(browser):
                     state["fit"] = browser.evaluate(FIT)
                     cache[p] = state
             finally:
-                _viewport(browser, WIDTH, HEIGHT)
+                browser.viewport(WIDTH, HEIGHT)
         return cache[page]
 
     return load
-
-
-def _viewport(browser, width, height):
-    browser.call(
-        "Emulation.setDeviceMetricsOverride",
-        session=True,
-        width=width,
-        height=height,
-        deviceScaleFactor=1,
-        mobile=False,
-    )
 
 
 @pytest.mark.parametrize("width", [WIDTH, PHONE])

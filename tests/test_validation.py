@@ -53,6 +53,24 @@ from tiant_lib.reformulation import update_covariance
 
 H4 = Hierarchy.tree([2, 2])
 LCNET = LCNet(H4, 2, 3, seeds=[0, 1], d=2)
+
+
+def _matrix_form_gd(**changes):
+    """disentangle.matrix_form_gd on a tiny valid instance, with ``changes``."""
+    args = dict(
+        P=np.eye(2),
+        F=np.ones((2, 1)),
+        W=np.ones((1, 1)),
+        targets=np.ones((2, 1)),
+        prior=np.ones(2) / 2,
+        groups=[[0]],
+        steps=5,
+        lr=0.1,
+        centre=True,
+    )
+    return disentangle.matrix_form_gd(**(args | changes))
+
+
 XL = np.zeros((3, 4), dtype=int)
 
 
@@ -741,51 +759,16 @@ CASES = [
         ValueError,
         "seed",
     ),
+    ("matrix_form_gd", lambda: _matrix_form_gd(steps=0), ValueError, "steps"),
     (
         "matrix_form_gd",
-        lambda: disentangle.matrix_form_gd(
-            np.eye(2),
-            np.ones((2, 1)),
-            np.ones((1, 1)),
-            np.ones((2, 1)),
-            np.ones(2) / 2,
-            [[0]],
-            0,
-            0.1,
-            centre=True,
-        ),
-        ValueError,
-        "steps",
-    ),
-    (
-        "matrix_form_gd",
-        lambda: disentangle.matrix_form_gd(
-            np.eye(2),
-            np.ones((2, 1)),
-            np.ones((1, 1)),
-            np.ones((3, 1)),
-            np.ones(2) / 2,
-            [[0]],
-            5,
-            0.1,
-            centre=True,
-        ),
+        lambda: _matrix_form_gd(targets=np.ones((3, 1))),
         ValueError,
         "targets",
     ),
     (
         "matrix_form_gd",
-        lambda: disentangle.matrix_form_gd(
-            np.eye(2),
-            np.ones((2, 1)),
-            np.ones((1, 1)),
-            np.ones((2, 1)),
-            np.array([1.5, -0.5]),
-            [[0]],
-            5,
-            0.1,
-            centre=True,
-        ),
+        lambda: _matrix_form_gd(prior=np.array([1.5, -0.5])),
         ValueError,
         "prior",
     ),
