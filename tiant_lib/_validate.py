@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -78,6 +78,21 @@ def integer(v, name: str, lo: int | None = None, hi: int | None = None) -> int:
 def seed(v, name: str = "seed") -> int:
     """A seed: an int in ``0 .. 2**32 - 1``."""
     return integer(v, name, 0, SEED_LIMIT - 1)
+
+
+def seeds(v, name: str = "seeds", K: int | None = None) -> list[int]:
+    """One seed per member: a non-empty sequence (or 1-D array) of seeds, of length
+    ``K`` when given, at most ``MAX_BATCH`` of them."""
+    if isinstance(v, np.ndarray) and v.ndim == 1:
+        v = v.tolist()
+    if isinstance(v, (str, bytes, Mapping)) or not isinstance(v, Sequence):
+        raise TypeError(f"{name} must be a sequence of ints, got {type(v).__name__}")
+    if not len(v):
+        raise ValueError(f"{name} must be a non-empty sequence of ints")
+    if K is not None and len(v) != K:
+        raise ValueError(f"{name} must hold {K} ints, got {len(v)}")
+    size(len(v), name, "members", "MAX_BATCH")
+    return [seed(s, f"{name}[{k}]") for k, s in enumerate(v)]
 
 
 def real(

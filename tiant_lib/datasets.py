@@ -107,11 +107,10 @@ def spurious_factor_sets(
         With a leading axis ``K = len(seeds)``: ``X`` of shape
         ``(K, n_samples, 14)``, ``y`` and ``z_gamma`` of shape ``(K, n_samples)``.
     """
-    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence | range):
-        raise TypeError(f"seeds must be a sequence of ints, got {type(seeds).__name__}")
-    if not len(seeds):
-        raise ValueError("seeds must be a non-empty sequence of ints")
-    sets = [spurious_factor_data(n_samples, s, shift=shift, flip=flip) for s in seeds]
+    sets = [
+        spurious_factor_data(n_samples, s, shift=shift, flip=flip)
+        for s in valid.seeds(seeds)
+    ]
     return SpuriousFactorData(
         *(np.stack([getattr(d, a) for d in sets]) for a in ("X", "y", "z_gamma"))
     )

@@ -42,24 +42,6 @@ def _as_int_array(v, name: str) -> np.ndarray:
     return v
 
 
-def _as_sequence(seeds) -> Sequence:
-    """``seeds`` if it is a sequence (or a 1-D array); TypeError otherwise."""
-    if isinstance(seeds, np.ndarray) and seeds.ndim == 1:
-        return seeds
-    if isinstance(seeds, (str, Mapping)) or not isinstance(seeds, Sequence):
-        raise TypeError(f"seeds must be a sequence of ints, got {type(seeds).__name__}")
-    return seeds
-
-
-def _seed_list(seeds, K: int | None = None) -> list[int]:
-    """``seeds`` (a sequence or 1-D array of ints) as a list of valid seeds."""
-    seeds = _as_sequence(seeds)
-    if K is not None and len(seeds) != K:
-        raise ValueError(f"seeds must hold {K} ints, got {len(seeds)}")
-    valid.size(len(seeds), "seeds", "members", "MAX_BATCH")
-    return [valid.seed(s, f"seeds[{k}]") for k, s in enumerate(seeds)]
-
-
 class StudentEnsemble(EnsembleTraining, EnsembleAnalyses, torch.nn.Module):
     """``K`` independent :class:`Student` networks with stacked weights, trained as one.
 
@@ -103,9 +85,11 @@ class StudentEnsemble(EnsembleTraining, EnsembleAnalyses, torch.nn.Module):
         device: str | torch.device = "cpu",
     ):
         super().__init__()
-        seeds = _as_sequence(seeds)
-        if not len(seeds):
-            raise ValueError("seeds must be a non-empty sequence of ints")
+        # the seeds' container and the first seed now, the rest after the size guard
+        if isinstance(seeds, Sequence | np.ndarray) and len(seeds):
+            valid.seeds(seeds[:1])
+        else:
+            valid.seeds(seeds)  # refuses, naming seeds
 
         def member(seed: int) -> Student:
             return Student(
@@ -123,17 +107,17 @@ class StudentEnsemble(EnsembleTraining, EnsembleAnalyses, torch.nn.Module):
                 device=device,
             )
 
-        members = [member(valid.seed(seeds[0], "seeds[0]"))]  # checks the rest
+        members = [member(int(seeds[0]))]
         # refuse before building the others: K × the parameters of one Student
         valid.size(
             len(seeds) * sum(q.numel() for q in members[0].parameters()),
             "seeds",
             "stacked parameters (members × parameters of one Student)",
         )
-        seeds = _seed_list(seeds)
+        seeds = valid.seeds(seeds)
         members += [member(s) for s in seeds[1:]]
         self._init_from(members)
-        self.seeds = tuple(int(s) for s in seeds)
+        self.seeds = tuple(seeds)
 
     @classmethod
     def from_students(cls, students: Sequence[Student]) -> StudentEnsemble:
@@ -213,8 +197,6 @@ class StudentEnsemble(EnsembleTraining, EnsembleAnalyses, torch.nn.Module):
         self._c0 = torch.nn.ParameterList(
             [stack(lambda m, i=i: m._c0[i]) for i in range(len(s0._c0))]
         )
-
-    _seed_list = staticmethod(_seed_list)  # for fit (tiant_lib.ensemble_training)
 
     # ------------------------------------------------------------ access
     def W(self, b: str, a: str) -> torch.Tensor:

@@ -81,7 +81,7 @@ class EnsembleTraining:
         if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
             seeds = [valid.seed(seeds, "seeds")] * self.K
         else:
-            seeds = self._seed_list(seeds, self.K)
+            seeds = valid.seeds(seeds, K=self.K)
         enc, N = self._encode(X)
         pt = self._weights(p, N)
         target = self._targets(y, N)

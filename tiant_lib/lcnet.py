@@ -106,13 +106,7 @@ class LCNet(torch.nn.Module):
         self.d = valid.integer(d, "d", lo=2)
         self.batchnorm = valid.flag(batchnorm, "batchnorm")
         self.eps = valid.real(eps, "eps", lo=0.0)
-        if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence | range):
-            raise TypeError(
-                f"seeds must be a sequence of ints, got {type(seeds).__name__}"
-            )
-        if not len(seeds):
-            raise ValueError("seeds must be a non-empty sequence of ints")
-        self.seeds = [valid.seed(s, "seeds entries") for s in seeds]
+        self.seeds = valid.seeds(seeds)
         self.layers = self._layers(h)
         members = [
             Student(h, self.n, self.n_classes, d=self.d, bias=True, seed=s)

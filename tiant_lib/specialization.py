@@ -79,23 +79,12 @@ def _check_student_args(teacher, k, seeds) -> tuple[int, list[int]]:
     """Validate a student's teacher, over-realisation ``k`` and one seed per teacher."""
     _check_net(teacher, "teacher")
     k = _check_pos_int(k, "k")
-    seeds = _check_seeds(seeds)
+    seeds = valid.seeds(seeds)
     if len(seeds) != teacher.n_seeds:
         raise ValueError(
             f"seeds has {len(seeds)} entries, the teacher batch {teacher.n_seeds}"
         )
     return k, seeds
-
-
-def _check_seeds(seeds) -> list[int]:
-    if isinstance(seeds, np.ndarray) and seeds.ndim == 1:
-        seeds = seeds.tolist()
-    if isinstance(seeds, (str, dict)) or not isinstance(seeds, Sequence):
-        raise TypeError(f"seeds must be a sequence of ints, got {type(seeds).__name__}")
-    if not len(seeds):
-        raise ValueError("seeds must be a non-empty list of non-negative ints")
-    valid.size(len(seeds), "seeds", "networks", "MAX_BATCH")
-    return [valid.seed(s, f"seeds[{i}]") for i, s in enumerate(seeds)]
 
 
 def _check_pos_int(value, name: str) -> int:
@@ -198,7 +187,7 @@ def gaussian_teacher(
     """
     n_in, n_out = _check_pos_int(n_in, "n_in"), _check_pos_int(n_out, "n_out")
     sizes = [n_in] + _check_widths(widths) + [n_out]
-    seeds = _check_seeds(seeds)
+    seeds = valid.seeds(seeds)
     _net_size(len(seeds), sizes, "widths")
     choices = _check_choices(choices)
     if bias is not None:
@@ -256,7 +245,7 @@ def two_layer_teacher(
     bias = valid.real(bias, "bias")
     valid.flag(reverse, "reverse")
     rank = np.arange(width, 0, -1) if reverse else np.arange(1, width + 1)
-    seeds = _check_seeds(seeds)
+    seeds = valid.seeds(seeds)
     _net_size(len(seeds), [n_in, width, n_out], "width")
     choices = _check_choices(choices)
     W1s, W2s = [], []
