@@ -143,8 +143,8 @@ def kmeans(
     X : ndarray, shape (N, D)
         The rows to cluster (one sample per row).
     n_clusters : int
-        Clusters (``n_clusters >= `` the number of distinct rows gives every
-        distinct row its own).
+        Clusters (at least as many as distinct rows gives every distinct row
+        its own).
     seed : int
         Seed of the k-means++ draws.
     weights : ndarray, shape (N,), optional

@@ -412,7 +412,7 @@ def random_weights(
     ``W_βα ~ N(0, 1/fan_in)`` entrywise (``fan_in`` = number of nodes in
     ``ch(α)``); biases are zero (as in ``Student``) when ``bias_std`` is 0,
     ``N(0, bias_std²)`` when it is positive, and absent when it is None.
-    The draw is NumPy's (:func:`tiant_lib.rng`), not torch's.
+    The draw is NumPy's (:func:`tiant_lib.seeds.rng`), not torch's.
 
     Parameters
     ----------
@@ -487,7 +487,7 @@ def construction_student(teacher: Teacher, output: str = "relu") -> Student:
     output : {"relu", "linear"}
         The top's nonlinearity: ``"relu"`` is the gated top that the proof
         builds; ``"linear"`` is the linear-output reading, exact when the top
-        has a single, gated child (e.g. :func:`~tiant_lib.readout_teacher`).
+        has a single, gated child (e.g. :func:`~tiant_lib.teacher.readout_teacher`).
 
     Returns
     -------
