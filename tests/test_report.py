@@ -213,3 +213,9 @@ def test_median_quartiles_refuses_a_spread_at_the_switch():
 def test_median_quartiles_needs_two_finite_values(xs):
     with pytest.raises(ValueError, match=r"\bxs\b"):
         report.median_quartiles(xs)
+
+
+def test_median_quartiles_takes_a_few_infinite_runs_but_not_a_quarter():
+    assert report.median_quartiles([1, 2, 3, np.inf, 5, 6.2, 7, 8.2]) == "6 [3, 7]"
+    with pytest.raises(ValueError, match=r"\bxs\b.*infinite"):
+        report.median_quartiles([1.0, np.inf, np.inf, np.inf])

@@ -162,7 +162,8 @@ def median_quartiles(xs: ArrayLike, *, coarse: float = 1.0) -> str:
     Parameters
     ----------
     xs : array_like
-        One value per seed (at least 2, finite).
+        One value per seed (at least 2, no NaN; ``inf`` for a diverged run is
+        allowed as long as the quartiles stay finite).
     coarse : float
         The interquartile range from which decimals stop meaning anything.
 
@@ -173,11 +174,14 @@ def median_quartiles(xs: ArrayLike, *, coarse: float = 1.0) -> str:
         :func:`fmt` (which refuses a value near a rounding edge).
     """
     xs = np.asarray(xs, dtype=float).ravel()
-    if xs.size < 2 or not np.isfinite(xs).all():
-        raise ValueError(f"xs must hold at least 2 finite values, got {xs.size}")
+    if xs.size < 2 or np.isnan(xs).any():
+        raise ValueError(f"xs must hold at least 2 values, none NaN, got {xs.size}")
     if not (isinstance(coarse, (int, float)) and coarse > 0):
         raise ValueError(f"coarse must be a positive number, got {coarse!r}")
-    q1, med, q3 = np.percentile(xs, [25, 50, 75])
+    with np.errstate(invalid="ignore"):  # inf - inf between two infinite values
+        q1, med, q3 = np.percentile(xs, [25, 50, 75])
+    if not np.isfinite([q1, q3]).all():
+        raise ValueError("xs: a quarter or more of the values are infinite")
     spec = ".1f" if below(q3 - q1, coarse, margin=coarse / 20) else ".0f"
     return f"{fmt(med, spec)} {fmt_list([q1, q3], spec)}"
 
