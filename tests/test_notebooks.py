@@ -322,17 +322,19 @@ def test_figures_are_made_in_the_book_style(nb):
 
 
 # Each check says what kind of evidence it is (CONTRIBUTING.md, "Writing a chapter").
+# a check: an assert, a raise of AssertionError, or report.bound (which asserts)
+CHECKS = re.compile(r"^\s*assert\b|\bbound\(|raise AssertionError", re.M)
 CHECK_KINDS = re.compile(r"#\s*(theorem|observation|certainty|sanity)\b", re.I)
 MAX_CELL_LINES = 40
 
 
 @pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.name)
 def test_checks_are_labelled_and_cells_are_short(nb):
-    """A cell with an assert names its kind; no code cell exceeds 40 lines."""
+    """A cell with a check names its kind; no code cell exceeds 40 lines."""
     for i, c in enumerate(_code_cells(nb)):
         src = "".join(c["source"])
         where = f"{nb.name}, code cell {i}"
-        if re.search(r"^\s*assert\b", src, re.M):
+        if CHECKS.search(src):
             assert CHECK_KINDS.search(src), (
                 f"{where}: label its asserts '# theorem:', '# observation:', "
                 "'# certainty:' or '# sanity:'"

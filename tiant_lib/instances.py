@@ -662,7 +662,7 @@ class EventLevelBN:
 
 
 def event_level_bn(student: Student, teacher: Teacher) -> EventLevelBN:
-    """Batch Norm (Theorem 5, paper §5) computed on events instead of inputs.
+    """Batch Norm (Theorem 5, paper §4) computed on events instead of inputs.
 
     For each field with BN, the pre-BN values ``f_b W_ba + bias_a`` and the gradient
     arriving at BN's output are averaged per teacher event of ``a``; BN's forward and

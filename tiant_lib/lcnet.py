@@ -210,7 +210,7 @@ class LCNet(torch.nn.Module):
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         """BN's inputs and the loss gradient there, per hidden layer (bottom first).
 
-        Theorem 5 (paper §5) on a real batch: with Batch Norm, the gradient at BN's
+        Theorem 5 (paper §4) on a real batch: with Batch Norm, the gradient at BN's
         input ``z`` (the field's linear pre-activation) is orthogonal, over the
         batch, to ``1`` and to ``z`` for every node with ``σ² ≫ ε``.
 
