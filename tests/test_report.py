@@ -219,3 +219,14 @@ def test_median_quartiles_takes_a_few_infinite_runs_but_not_a_quarter():
     assert report.median_quartiles([1, 2, 3, np.inf, 5, 6.2, 7, 8.2]) == "6 [3, 7]"
     with pytest.raises(ValueError, match=r"\bxs\b.*infinite"):
         report.median_quartiles([1.0, np.inf, np.inf, np.inf])
+
+
+def test_mask_above_is_the_entrywise_comparison_that_count_above_counts():
+    xs = np.array([0.1, 0.5, 0.9])
+    np.testing.assert_array_equal(report.mask_above(xs, 0.3, margin=0.1), xs > 0.3)
+    assert report.mask_above(xs, 0.3, margin=0.1).sum() == report.count_above(
+        xs, 0.3, margin=0.1
+    )
+    if not seeds.shift():
+        with pytest.raises(FragileValueError, match="margin"):
+            report.mask_above(xs, 0.45, margin=0.1)

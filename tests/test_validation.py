@@ -1421,6 +1421,12 @@ CASES = [
     ("fmt", lambda: report.fmt(0.5, ".2q"), ValueError, "spec"),
     ("fmt_list", lambda: report.fmt_list([0.5, np.nan]), ValueError, "x"),
     ("median_quartiles", lambda: report.median_quartiles([1.0]), ValueError, "xs"),
+    (
+        "mask_above",
+        lambda: report.mask_above([0.5], 0.1, margin=-1.0),
+        ValueError,
+        "margin",
+    ),
     ("bound", lambda: report.bound(1e-14, limit=-1.0), ValueError, "limit"),
     ("above", lambda: report.above(1.0, np.nan, margin=0.1), ValueError, "threshold"),
     ("below", lambda: report.below(1.0, 0.0, margin=-0.1), ValueError, "margin"),

@@ -88,6 +88,7 @@ from .report import (
     count_below,
     fmt,
     fmt_list,
+    mask_above,
     median_quartiles,
 )
 from .seeds import rng
@@ -123,6 +124,7 @@ __all__ = [
     "instances",
     "lcnet",
     "marginalized",
+    "mask_above",
     "matrix_form",
     "median_quartiles",
     "plotting",

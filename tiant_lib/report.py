@@ -243,6 +243,12 @@ def below(x: float, threshold: float, *, margin: float) -> bool:
     return bool(_compare(_real(x, "x"), threshold, margin, -1))
 
 
+def mask_above(xs: ArrayLike, threshold: float, *, margin: float) -> np.ndarray:
+    """``xs > threshold`` entrywise (a bool array, e.g. to select the cases a count
+    is made of); refused if one value is within ``margin`` of ``threshold``."""
+    return _compare(xs, threshold, margin, +1)
+
+
 def count_above(xs: ArrayLike, threshold: float, *, margin: float) -> int:
     """How many ``xs`` exceed ``threshold``; refused if one is within ``margin``."""
     return int(_compare(xs, threshold, margin, +1).sum())
