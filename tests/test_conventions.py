@@ -62,7 +62,6 @@ def test_there_is_an_api_to_check():
 FORBIDDEN = {
     "rng": "take `seed` (an int) and draw through tiant_lib.seeds",
     "N": "a sample count is `n_samples`",
-    "b_": "biases are `bias`",
     "c": "biases are `bias`",
 }
 

@@ -32,7 +32,7 @@ from .reformulation import (
     matrix_form,
     reformulation_errors,
 )
-from .report import count_above
+from .report import count_above, mask_above
 from .student import Pass, Student
 from .teacher import Teacher
 
@@ -68,7 +68,7 @@ def clearly_positive(values: np.ndarray, threshold: float = 1e-9) -> np.ndarray:
     For errors and gaps of Theorems 2–4 that are either rounding (about 1e-16)
     or real (above 1e-3): a value within ``threshold / 2`` of the threshold
     raises :class:`~tiant_lib.report.FragileValueError` (through
-    :func:`~tiant_lib.report.count_above`), because another machine's rounding
+    :func:`~tiant_lib.report.mask_above`), because another machine's rounding
     could put it on the other side.
 
     Parameters
@@ -82,8 +82,7 @@ def clearly_positive(values: np.ndarray, threshold: float = 1e-9) -> np.ndarray:
     """
     values = valid.array(values, "values")
     threshold = valid.positive(threshold, "threshold")
-    count_above(values, threshold, margin=threshold / 2)
-    return values > threshold
+    return mask_above(values, threshold, margin=threshold / 2)
 
 
 def gate_switches(gate: np.ndarray, z: np.ndarray) -> bool:
@@ -367,7 +366,7 @@ class UpdateErrors:
 
 
 def update_errors(
-    student: Student, teacher: Teacher, ea: EventAverages, activation: str = "linear"
+    student: Student, teacher: Teacher, ea: EventAverages
 ) -> UpdateErrors:
     """The update line of Theorem 4 (paper §4) against the real updates ``E[f_k g_j]``.
 
@@ -377,18 +376,15 @@ def update_errors(
         On the same tree, the student without biases.
     ea : EventAverages
         ``event_averages(student, teacher)``.
-    activation : {"linear", "relu"}
-        The student's hidden activation, for ``matrix_form``.
 
     Returns
     -------
     UpdateErrors
     """
     h = _tree_pair(student, teacher, ea)
-    valid.one_of(activation, "activation", ("relu", "linear"))
     X, p = teacher.enumerate()
     run, z = ea.run, teacher.events(X)
-    mf = matrix_form(teacher, student.get_weights(), activation=activation)
+    mf = matrix_form(teacher, student.get_weights(), activation=student.activation)
     real, by_mf, by_line, cov_err = [], [], [], 0.0
     for b, a in h.edges:
         line = (teacher.transition(a, b) @ np.nan_to_num(ea.F[b])).T @ ea.Gt[a]
@@ -535,7 +531,7 @@ def lossy_sweep(
             teachers.append((m, teacher.is_lossless()))
             ea = event_averages(student, teacher) if linear else None
             if linear:
-                upd.append(update_errors(student, teacher, ea, activation))
+                upd.append(update_errors(student, teacher, ea))
             for b, a in h.edges:
                 edges.append((gaps[(b, a)]["broadness"], _determines(z[a], z[b])))
             for a in h.internal:

@@ -298,14 +298,13 @@ class LCNet(torch.nn.Module):
         lr = valid.positive(lr, "lr")
         momentum = valid.real(momentum, "momentum", lo=0.0, hi=1.0)
         weight_decay = valid.real(weight_decay, "weight_decay", lo=0.0)
-        X = valid.inputs(X, self.hierarchy.n_inputs, self.d)
-        N = valid.nonempty(len(X), "X")
+        x_all = self._encode(X)  # validates X
+        N = x_all.shape[0]
         target = self._targets(y, N)
         B = N if batch_size is None else valid.integer(batch_size, "batch_size", 1, N)
         order = seeded(seed)
         params = list(self.parameters())
         velocity = [torch.zeros_like(q) for q in params]
-        x_all = self._encode(X)
         hidden = list(self.W)[:-1]
         loss = np.empty((steps, self.K))
         energy = [np.empty((steps + 1, *W.shape[:2], W.shape[3])) for W in hidden]
