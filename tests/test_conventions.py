@@ -116,3 +116,22 @@ def test_weights_are_reached_by_method_not_property(qual, obj):
             assert not isinstance(vars(obj).get(name), property), (
                 f"{qual}.{name} is a property: `W(b, a)` is a method, biases `bias`"
             )
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_a_modules_all_lists_its_public_functions(name):
+    """Sphinx's automodule documents what ``__all__`` lists: nothing public is left
+    out of the API page."""
+    mod = importlib.import_module(f"tiant_lib.{name}")
+    if not hasattr(mod, "__all__"):
+        return
+    own = {
+        attr
+        for attr, obj in vars(mod).items()
+        if not attr.startswith("_")
+        and getattr(obj, "__module__", None) == mod.__name__
+        and (inspect.isfunction(obj) or inspect.isclass(obj))
+    }
+    assert own <= set(mod.__all__), (
+        f"not in {name}.__all__: {sorted(own - set(mod.__all__))}"
+    )

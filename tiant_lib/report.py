@@ -47,6 +47,8 @@ __all__ = [
     "count_below",
     "fmt",
     "fmt_list",
+    "mask_above",
+    "median_quartiles",
 ]
 
 DIGIT_TOL = 1e-4
